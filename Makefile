@@ -1,0 +1,85 @@
+# kvm-userfault top-level Makefile.
+#
+#   make                 userspace tools, and the module for the running kernel (or KDIR=...)
+#   make module KDIR=..  the module against one kernel build tree (kbuild M= build, W=1)
+#   make kernels         fetch the stock Debian kernels into the cache (scripts/fetch-kernels.sh)
+#   make stock-modules   the module built for every fetched stock kernel, in build/<line>/
+#   make check           the whole test suite: host tests, then every stock kernel under QEMU
+#   make demo            the main job: build, boot a stock kernel, load the module, run the demo
+#   make dkms-check      `dkms build` of this tree against an installed 6.1 headers package
+#   make clean
+
+KVER	?= $(shell uname -r)
+KDIR	?= /lib/modules/$(KVER)/build
+BUILD	:= $(CURDIR)/build
+# Every stock kernel line the project supports (see scripts/lib-cache.sh).
+LINES	?= 6.1 6.12 7.2
+CACHE	:= $(shell . scripts/lib-cache.sh && echo $$KVMUF_CACHE)
+
+# Files that make up the kernel module's source (also what DKMS packages).
+MODULE_SRC := Kbuild $(wildcard module/*.c module/*.h) include/uapi/linux/kvm_userfault.h
+
+UAPI_CFLAGS := -I$(CURDIR)/include/uapi
+export UAPI_CFLAGS
+
+.PHONY: all module tools guest kernels stock-modules check check-host check-vm demo \
+	dkms-check clean
+
+all: tools
+ifneq ($(wildcard $(KDIR)/Makefile),)
+all: module
+else
+all:
+	@echo "make: no kernel build tree at $(KDIR): module not built (set KDIR=..., or" \
+		"'make stock-modules' for the stock kernels)"
+endif
+
+module:
+	@test -f $(KDIR)/Makefile || { echo "make: no kernel build tree at $(KDIR); set KDIR=" >&2; exit 1; }
+	$(MAKE) -C $(KDIR) M=$(CURDIR) W=1 KVMUF_WERROR=y modules
+
+tools:
+	$(MAKE) -C tools
+
+# Static binaries for the initramfs: the guest has no libc.
+guest: tools
+	@mkdir -p $(BUILD)/guest
+	$(CC) -std=c11 -O2 -Wall -Wextra -Werror -static $(UAPI_CFLAGS) \
+		-o $(BUILD)/guest/kvmuf-devtest tests/guest/kvmuf-devtest.c
+	cp tools/vmm/kvmuf-vmm.static $(BUILD)/guest/kvmuf-vmm
+
+kernels:
+	scripts/fetch-kernels.sh $(LINES)
+
+# One copy of the module sources per kernel line, so builds for several kernels do not
+# overwrite each other's objects in the source tree.
+stock-modules: $(foreach l,$(LINES),build/$(l)/kvm_userfault.ko)
+
+build/%/kvm_userfault.ko: $(MODULE_SRC) $(CACHE)/kernels/%/ready
+	@rm -rf $(BUILD)/$*/src && mkdir -p $(BUILD)/$*/src
+	cp -r --parents $(MODULE_SRC) $(BUILD)/$*/src/
+	$(MAKE) -C $$(cat $(CACHE)/kernels/$*/kdir) M=$(BUILD)/$*/src W=1 KVMUF_WERROR=y modules
+	cp $(BUILD)/$*/src/kvm_userfault.ko $@
+
+$(CACHE)/kernels/%/ready:
+	scripts/fetch-kernels.sh $*
+
+check:
+	tests/run-all.sh
+
+check-host:
+	tests/run-all.sh --host-only
+
+check-vm:
+	tests/run-all.sh --vm-only
+
+demo:
+	scripts/demo.sh
+
+dkms-check:
+	tests/host/dkms-build.sh
+
+clean:
+	-$(MAKE) -C $(KDIR) M=$(CURDIR) clean 2>/dev/null
+	$(MAKE) -C tools clean
+	rm -rf $(BUILD)

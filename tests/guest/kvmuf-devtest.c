@@ -1,0 +1,54 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * In-guest test: /dev/kvm-userfault answers its version ioctl and rejects what it does
+ * not know with the documented errors.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include <linux/kvm_userfault.h>
+
+static int failures;
+
+#define CHECK(cond, ...)                                                     \
+	do {                                                                 \
+		if (!(cond)) {                                               \
+			fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__); \
+			fprintf(stderr, __VA_ARGS__);                        \
+			fputc('\n', stderr);                                 \
+			failures++;                                          \
+		}                                                            \
+	} while (0)
+
+int main(void)
+{
+	int fd = open("/dev/" KVMUF_DEVICE_NAME, O_RDWR | O_CLOEXEC);
+	int ret;
+
+	if (fd < 0) {
+		fprintf(stderr, "FAIL: open /dev/%s: %s\n", KVMUF_DEVICE_NAME, strerror(errno));
+		return 1;
+	}
+
+	ret = ioctl(fd, KVMUF_GET_API_VERSION, 0);
+	CHECK(ret == KVMUF_API_VERSION, "API version %d, expected %d", ret, KVMUF_API_VERSION);
+
+	errno = 0;
+	ret = ioctl(fd, KVMUF_GET_API_VERSION, 1);
+	CHECK(ret == -1 && errno == EINVAL, "version ioctl with an argument: %d errno %d", ret, errno);
+
+	errno = 0;
+	ret = ioctl(fd, _IO(KVMUF_IO, 0xff), 0);
+	CHECK(ret == -1 && errno == ENOTTY, "unknown ioctl: %d errno %d", ret, errno);
+
+	close(fd);
+	if (failures)
+		return 1;
+	printf("api version %d, error paths ok\n", KVMUF_API_VERSION);
+	return 0;
+}
