@@ -2,13 +2,36 @@
 /*
  * kvm-userfault: the ABI of /dev/kvm-userfault.
  *
- * The module lets a VMM (or a separate daemon it hands the device fd to) serve the first
- * touch of guest pages without userfaultfd: KVM stage-2 faults on GFNs marked missing are
- * reported through per-vCPU rings and resolved with batched ioctls.
+ * The module lets a VMM, or a separate daemon it hands the device fd to, serve the
+ * first touch of guest pages without userfaultfd: KVM stage-2 faults on GFNs marked
+ * missing are reported through per-vCPU rings and resolved with batched ioctls.
+ *
+ * Life of an attachment
+ *   fd = open("/dev/kvm-userfault")
+ *   ioctl(fd, KVMUF_ATTACH, {vm_fd, mode, rings})   one VM per device fd
+ *   ioctl(fd, KVMUF_ADD_RANGE, {gfn, npages})       the GFNs this VM may have missing
+ *   ioctl(fd, KVMUF_SET_MISSING, batch)             (or KVMUF_RANGE_MISSING at add time)
+ *   mmap(fd, 0, info.ring_stride * info.nr_rings)   the rings, read/write
+ *   ... the fd may now be passed (SCM_RIGHTS) to a daemon, which polls it, reads
+ *   ... ring entries and answers with KVMUF_RESOLVE / KVMUF_RESOLVE_COPY.
+ *   close(fd)                                       detach (when the last reference goes)
+ *
+ * Detach releases every parked vCPU. GFNs still missing then stay missing: a vCPU that
+ * touches one gets an error exit naming the GFN (below), never a zero-filled page.
+ *
+ * Only GFNs KVM has not mapped yet can fault: mark a GFN missing before the VM first
+ * touches it, or discard its backing page afterwards (MADV_DONTNEED, hole punch) so KVM's
+ * mapping is zapped.
  *
  * Versioning: KVMUF_GET_API_VERSION returns KVMUF_API_VERSION. A change that breaks the
- * layout of anything below bumps it; additions use reserved fields and flags, which must
- * be zero today (the module returns -EINVAL otherwise), so old binaries keep working.
+ * layout of anything here bumps it. Additions use the reserved fields and flags, which
+ * must be zero today (the module returns -EINVAL otherwise), so old binaries keep
+ * working. Every struct has a fixed size and no implicit padding.
+ *
+ * Errors: -EINVAL bad flags, sizes or ranges; -EFAULT bad user pointers; -EBADF vm_fd
+ * is not an open file; -ENOTTY unknown ioctl, or vm_fd is not a KVM VM; -EBUSY the VM or
+ * the device fd is already attached; -ENODEV not attached (or detached); -ENOSPC too
+ * many ranges; -EEXIST overlapping ranges.
  */
 #ifndef _UAPI_LINUX_KVM_USERFAULT_H
 #define _UAPI_LINUX_KVM_USERFAULT_H
@@ -19,10 +42,200 @@
 #define KVMUF_DEVICE_NAME	"kvm-userfault"
 #define KVMUF_API_VERSION	1
 
+#define KVMUF_PAGE_SHIFT	12	/* one bit of the missing bitmap per 4 KiB GFN */
+#define KVMUF_PAGE_SIZE		(1ULL << KVMUF_PAGE_SHIFT)
+
+/* Limits. */
+#define KVMUF_MAX_RANGES	64	/* KVMUF_ADD_RANGE calls per VM */
+#define KVMUF_MAX_BATCH		1024	/* elements per batched ioctl */
+#define KVMUF_MIN_RING_ENTRIES	16
+#define KVMUF_MAX_RING_ENTRIES	65536
+#define KVMUF_MAX_VCPU_RINGS	4096
+
+/* ---- ioctls ------------------------------------------------------------------- */
+
 /* ioctl type byte; 0xAF is unused in Documentation/userspace-api/ioctl/ioctl-number.rst */
 #define KVMUF_IO		0xAF
 
-/* Returns KVMUF_API_VERSION (>= 1) as the ioctl's return value. */
+/* Returns KVMUF_API_VERSION (>= 1) as the ioctl's return value; arg must be 0. */
 #define KVMUF_GET_API_VERSION	_IO(KVMUF_IO, 0x00)
+#define KVMUF_ATTACH		_IOW(KVMUF_IO, 0x01, struct kvmuf_attach)
+#define KVMUF_GET_INFO		_IOR(KVMUF_IO, 0x02, struct kvmuf_info)
+#define KVMUF_ADD_RANGE		_IOW(KVMUF_IO, 0x03, struct kvmuf_range)
+#define KVMUF_SET_MISSING	_IOWR(KVMUF_IO, 0x04, struct kvmuf_batch)
+#define KVMUF_RESOLVE		_IOWR(KVMUF_IO, 0x05, struct kvmuf_batch)
+#define KVMUF_RESOLVE_COPY	_IOWR(KVMUF_IO, 0x06, struct kvmuf_copy_batch)
+#define KVMUF_WAIT		_IOW(KVMUF_IO, 0x07, struct kvmuf_wait)
+
+/*
+ * KVMUF_ATTACH: attach the device fd to a KVM VM.
+ *
+ * The caller must hold the VM fd (that is the authority); the module checks it is a
+ * KVM VM file and holds a reference to the VM until detach. The mode decides what a
+ * vCPU does on a missing GFN:
+ *   park (default)   the fault is pushed to the vCPU's ring and the vCPU sleeps in the
+ *                    kernel until the GFN is resolved, then KVM retries the fault;
+ *   KVMUF_ATTACH_EXIT the fault is pushed and KVM_RUN returns to the VMM at once (see
+ *                    "Exits" below); the VMM resolves, or KVMUF_WAITs, and re-enters.
+ * vCPU i (KVM's vcpu_idx, i.e. creation order) uses ring i + 1 if i < nr_vcpu_rings,
+ * else the shared VM ring 0.
+ */
+#define KVMUF_ATTACH_EXIT	(1U << 0)
+
+struct kvmuf_attach {
+	__s32 vm_fd;
+	__u32 flags;		/* KVMUF_ATTACH_* */
+	__u32 nr_vcpu_rings;	/* 0..KVMUF_MAX_VCPU_RINGS */
+	__u32 ring_entries;	/* power of two, MIN..MAX_RING_ENTRIES */
+	__u64 reserved[4];	/* must be zero */
+};
+
+/* KVMUF_GET_INFO: geometry of the rings and counters, for an attached fd. */
+struct kvmuf_info {
+	__u32 api_version;
+	__u32 flags;		/* the attach flags */
+	__u32 nr_rings;		/* nr_vcpu_rings + 1 */
+	__u32 ring_entries;
+	__u64 ring_stride;	/* bytes from one ring to the next in the mapping */
+	__u64 mmap_size;	/* nr_rings * ring_stride */
+	__u64 nr_missing;	/* GFNs currently missing */
+	__u64 faults;		/* notifications pushed to rings */
+	__u64 deduped;		/* faults on a GFN already notified: no new entry */
+	__u64 parks;		/* vCPU waits for a GFN (park mode) */
+	__u64 exits;		/* KVM_RUN returns for a missing GFN */
+	__u64 resolved;		/* GFNs turned present by RESOLVE / RESOLVE_COPY */
+	__u64 reserved[6];
+};
+
+/*
+ * KVMUF_ADD_RANGE: declare GFNs [gfn, gfn + npages) as managed; the module keeps one
+ * bit per GFN. Ranges may not overlap; any memslot layout works (a range need not match
+ * a memslot). With KVMUF_RANGE_MISSING every GFN of the range starts missing.
+ */
+#define KVMUF_RANGE_MISSING	(1U << 0)
+
+struct kvmuf_range {
+	__u64 gfn;
+	__u64 npages;		/* > 0 */
+	__u32 flags;		/* KVMUF_RANGE_* */
+	__u32 reserved0;	/* must be zero */
+	__u64 reserved[2];	/* must be zero */
+};
+
+/*
+ * KVMUF_SET_MISSING / KVMUF_RESOLVE: a batch of GFN ranges, each inside a managed
+ * range. RESOLVE clears the bits and wakes exactly the vCPUs parked on them (the
+ * caller has installed the data already, e.g. written it through its own MAP_SHARED
+ * mapping of the guest memfd). A GFN already in the requested state is harmless: it is
+ * counted in `unchanged`.
+ */
+struct kvmuf_gfn_range {
+	__u64 gfn;
+	__u64 npages;
+};
+
+struct kvmuf_batch {
+	__u64 ranges;		/* user pointer to struct kvmuf_gfn_range[nr] */
+	__u32 nr;		/* 1..KVMUF_MAX_BATCH */
+	__u32 flags;		/* must be zero */
+	__u64 changed;		/* out: GFNs whose state changed */
+	__u64 unchanged;	/* out: GFNs already in that state */
+	__u64 reserved[2];	/* must be zero */
+};
+
+/*
+ * KVMUF_RESOLVE_COPY: the UFFDIO_COPY equivalent for anonymous guest memory. For each
+ * element, if the GFNs are still missing, copy npages * 4 KiB from the caller's buffer
+ * `src` into the VM's memory at gfn (the VMM's address space, allocating the pages),
+ * then resolve them. src must be 4 KiB aligned. GFNs not missing are left untouched
+ * (never overwritten) and counted in `unchanged`.
+ */
+struct kvmuf_copy {
+	__u64 gfn;
+	__u64 npages;
+	__u64 src;		/* user address in the caller's process */
+};
+
+struct kvmuf_copy_batch {
+	__u64 copies;		/* user pointer to struct kvmuf_copy[nr] */
+	__u32 nr;		/* 1..KVMUF_MAX_BATCH */
+	__u32 flags;		/* must be zero */
+	__u64 changed;		/* out: GFNs copied and resolved */
+	__u64 unchanged;	/* out: GFNs that were not missing (nothing copied) */
+	__u64 reserved[2];	/* must be zero */
+};
+
+/*
+ * KVMUF_WAIT: sleep until `gfn` is not missing (returns 0), the timeout expires
+ * (-ETIMEDOUT), a signal arrives (-EINTR) or the fd detaches (-ENODEV). For exit mode:
+ * the VMM waits for the daemon before re-entering KVM_RUN.
+ */
+struct kvmuf_wait {
+	__u64 gfn;
+	__u32 timeout_ms;	/* 0: no timeout */
+	__u32 flags;		/* must be zero */
+	__u64 reserved[2];	/* must be zero */
+};
+
+/* ---- rings -------------------------------------------------------------------- */
+
+/*
+ * The mapping at offset 0 of the device fd holds nr_rings rings, ring_stride bytes
+ * apart: ring 0 is the VM ring, ring i + 1 belongs to vCPU i. Each ring is one header
+ * page followed by ring_entries entries.
+ *
+ * Indexes are free-running __u32 counters; the entry of index n is entries[n & (size-1)].
+ * The kernel produces: it writes an entry, then store-releases `tail`. The consumer
+ * load-acquires `tail`, reads entries [head, tail), then store-releases `head`, which
+ * gives the slots back. A vCPU ring has one producer (its vCPU) and must have one
+ * consumer thread at a time; the VM ring has many producers (serialised in the kernel)
+ * and one consumer. A full ring makes the faulting vCPU wait (until a resolve or
+ * detach), it never drops a fault.
+ *
+ * Wakeups: poll()/epoll on the device fd reports EPOLLIN when a ring holds entries,
+ * and EPOLLHUP once the VM has no other user (the VMM is gone). Producers only wake a
+ * consumer that went to sleep in poll() (the kernel's need-wakeup flag, shown in
+ * `need_wakeup` of ring 0), so a consumer that busy-polls the rings takes no wakeups.
+ */
+#define KVMUF_VM_RING		0xffffffffU	/* kvmuf_ring_header.vcpu of ring 0 */
+
+struct kvmuf_ring_header {
+	__u32 head;		/* consumer index: written by userspace */
+	__u32 pad0[15];		/* head and tail on separate cache lines */
+	__u32 tail;		/* producer index: written by the kernel */
+	__u32 entries;		/* ring size, power of two */
+	__u32 vcpu;		/* vCPU index of this ring, or KVMUF_VM_RING */
+	__u32 need_wakeup;	/* ring 0 only: a consumer sleeps in poll() */
+	/*
+	 * Exits: when a missing GFN makes this vCPU's KVM_RUN return, the module writes
+	 * the GFN here before returning (then exit_seq is incremented). KVM_RUN fails with
+	 * EFAULT; kernels with KVM_EXIT_MEMORY_FAULT (6.8+) also fill kvm_run.memory_fault.
+	 * KVMUF_EXIT_DETACHED tells that nobody will resolve the GFN any more.
+	 */
+	__u64 exit_gfn;
+	__u32 exit_flags;	/* KVMUF_FAULT_* | KVMUF_EXIT_DETACHED */
+	__u32 exit_seq;
+	__u32 pad1[8];
+};
+
+/* kvmuf_fault.flags and kvmuf_ring_header.exit_flags */
+#define KVMUF_FAULT_READ	(1U << 0)
+#define KVMUF_FAULT_WRITE	(1U << 1)
+#define KVMUF_FAULT_EXEC	(1U << 2)
+#define KVMUF_EXIT_DETACHED	(1U << 8)
+
+struct kvmuf_fault {
+	__u64 gfn;
+	__u64 time_ns;		/* CLOCK_MONOTONIC when the fault was raised */
+	__u32 vcpu;		/* vCPU index, or KVMUF_VM_RING */
+	__u32 flags;		/* KVMUF_FAULT_* */
+	__u64 reserved;
+};
+
+#define KVMUF_RING_HEADER_SIZE	4096ULL
+/* Bytes one ring takes in the mapping (4 KiB pages; the module uses PAGE_SIZE == 4 KiB). */
+#define KVMUF_RING_STRIDE(entries) \
+	(KVMUF_RING_HEADER_SIZE + \
+	 ((((__u64)(entries)) * sizeof(struct kvmuf_fault) + 4095ULL) & ~4095ULL))
 
 #endif /* _UAPI_LINUX_KVM_USERFAULT_H */

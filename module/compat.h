@@ -1,0 +1,117 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Every difference between the kernels kvm-userfault runs on lives here, behind a named
+ * helper; the rest of the module does not test versions. Where a header can tell us
+ * (a macro that exists or not), we detect; the layout of KVM's private fault struct
+ * cannot be seen from headers, so it comes from a table of kernels we verified.
+ */
+#ifndef KVMUF_COMPAT_H
+#define KVMUF_COMPAT_H
+
+#include <linux/ftrace.h>
+#include <linux/kvm_host.h>
+#include <linux/mm.h>
+#include <linux/uaccess.h>
+#include <linux/version.h>
+
+/*
+ * struct kvm_page_fault is private to arch/x86/kvm/mmu (mmu_internal.h, not shipped in
+ * linux-headers). Offsets of the two fields we read, from the stock kvm.ko BTF of each
+ * line (pahole -C kvm_page_fault /sys/kernel/btf/kvm); the hook target is the function
+ * that turns a stage-2 fault into a host pfn, called before mmu_lock is taken:
+ *   6.1   static int kvm_faultin_pfn(vcpu, fault)
+ *   6.12  static int kvm_faultin_pfn(vcpu, fault, unsigned int access)
+ *   7.2   static int kvm_mmu_faultin_pfn(vcpu, fault, unsigned int access)
+ * The module's replacement takes (vcpu, fault) and ignores a third argument, which the
+ * x86-64 calling convention makes safe for both signatures.
+ */
+struct kvmuf_kernel {
+	unsigned int version;		/* KERNEL_VERSION(major, minor, 0) */
+	const char *line;
+	const char *hook_symbol;
+	unsigned int fault_gfn;		/* offsetof(struct kvm_page_fault, gfn) */
+	unsigned int fault_slot;	/* offsetof(struct kvm_page_fault, slot) */
+};
+
+static const struct kvmuf_kernel kvmuf_known_kernels[] = {
+	{ KERNEL_VERSION(6, 1, 0), "6.1", "kvm_faultin_pfn", 24, 32 },
+	{ KERNEL_VERSION(6, 12, 0), "6.12", "kvm_faultin_pfn", 32, 40 },
+	{ KERNEL_VERSION(7, 2, 0), "7.2", "kvm_mmu_faultin_pfn", 32, 40 },
+};
+
+/* The running kernel's entry, or NULL if we have not verified this kernel line. */
+static inline const struct kvmuf_kernel *kvmuf_compat_kernel(void)
+{
+	unsigned int i;
+
+	for (i = 0; i < ARRAY_SIZE(kvmuf_known_kernels); i++)
+		if (kvmuf_known_kernels[i].version == (LINUX_VERSION_CODE & ~0xffU))
+			return &kvmuf_known_kernels[i];
+	return NULL;
+}
+
+/* Fields of struct kvm_page_fault that are the same on every line. */
+#define KVMUF_FAULT_ERROR_CODE	8	/* u32 on 6.1, u64 later: the low 32 bits */
+#define KVMUF_RET_PF_RETRY	1	/* RET_PF_RETRY: KVM re-enters the guest */
+
+/* ftrace: 6.1's ftrace_regs wraps pt_regs openly; later kernels give accessors. */
+static inline unsigned long kvmuf_fregs_arg(struct ftrace_regs *fregs, unsigned int n)
+{
+#ifdef ftrace_regs_get_argument
+	return ftrace_regs_get_argument(fregs, n);
+#else
+	return regs_get_kernel_argument(&fregs->regs, n);
+#endif
+}
+
+static inline void kvmuf_fregs_redirect(struct ftrace_regs *fregs, unsigned long ip)
+{
+#ifdef ftrace_regs_set_instruction_pointer
+	ftrace_regs_set_instruction_pointer(fregs, ip);
+#else
+	ftrace_instruction_pointer_set(fregs, ip);
+#endif
+}
+
+/* KVM_EXIT_MEMORY_FAULT (6.8+) tells the VMM which GFN; older kernels give a bare EFAULT. */
+static inline void kvmuf_prepare_memory_fault_exit(struct kvm_vcpu *vcpu, u64 gfn,
+						   bool write, bool exec)
+{
+#ifdef KVM_EXIT_MEMORY_FAULT
+	kvm_prepare_memory_fault_exit(vcpu, gfn << PAGE_SHIFT, PAGE_SIZE, write, exec, false);
+#endif
+}
+
+static inline bool kvmuf_has_memory_fault_exit(void)
+{
+#ifdef KVM_EXIT_MEMORY_FAULT
+	return true;
+#else
+	return false;
+#endif
+}
+
+/* get_user_pages_remote() lost its vmas argument in 6.5. */
+static inline long kvmuf_gup_remote(struct mm_struct *mm, unsigned long start,
+				    unsigned long nr_pages, unsigned int gup_flags,
+				    struct page **pages)
+{
+#if LINUX_VERSION_CODE < KERNEL_VERSION(6, 5, 0)
+	return get_user_pages_remote(mm, start, nr_pages, gup_flags, pages, NULL, NULL);
+#else
+	return get_user_pages_remote(mm, start, nr_pages, gup_flags, pages, NULL);
+#endif
+}
+
+/* ENDBR64 (f3 0f 1e fa): the first instruction of an indirect-branch target under IBT. */
+#define KVMUF_ENDBR64	0xfa1e0ff3U
+
+static inline bool kvmuf_is_endbr(unsigned long addr)
+{
+	u32 insn;
+
+	return !copy_from_kernel_nofault(&insn, (void *)addr, sizeof(insn)) &&
+	       insn == KVMUF_ENDBR64;
+}
+
+#endif /* KVMUF_COMPAT_H */

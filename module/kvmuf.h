@@ -1,0 +1,102 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/* kvm-userfault: state shared by the module's files. */
+#ifndef KVMUF_H
+#define KVMUF_H
+
+#include <linux/fs.h>
+#include <linux/hashtable.h>
+#include <linux/kvm_host.h>
+#include <linux/mutex.h>
+#include <linux/rcuwait.h>
+#include <linux/refcount.h>
+#include <linux/spinlock.h>
+#include <linux/wait.h>
+#include <linux/kvm_userfault.h>
+
+#include "ring.h"
+#include "ranges.h"
+
+#define KVMUF_VERSION	"0.2.0"
+#define KVMUF_NO_GFN	U64_MAX
+
+/* Largest range one ADD_RANGE accepts: 2^28 pages (1 TiB, 96 MiB of bitmaps). */
+#define KVMUF_MAX_RANGE_PAGES	(1ULL << 28)
+
+/* One per vCPU ring: the ring, and where that vCPU sleeps while parked. */
+struct kvmuf_vcpu_slot {
+	struct kvmuf_kring ring;	/* single producer: the vCPU thread */
+	struct rcuwait wait;
+	u64 parked_gfn;			/* KVMUF_NO_GFN unless the vCPU is parked */
+} ____cacheline_aligned_in_smp;
+
+struct kvmuf_vm {
+	struct kvm *kvm;		/* a reference is held for our whole life */
+	struct hlist_node hnode;	/* in kvmuf_vms, keyed by kvm */
+	struct list_head reap_node;	/* on the reaper's private list while freed */
+	refcount_t refs;		/* 1 for the table, +1 per vCPU in the missing path */
+	u32 flags;			/* KVMUF_ATTACH_* */
+	bool detached;			/* the device closed: nobody resolves any more */
+	bool hup_sent;
+
+	struct mutex lock;		/* serialises ADD_RANGE */
+	struct kvmuf_range_table __rcu *ranges;
+	atomic64_t nr_missing;
+
+	void *ring_mem;			/* vmalloc_user: mmapped by userspace */
+	size_t ring_bytes;
+	u64 ring_stride;
+	u32 ring_entries;
+	u32 nr_vcpu_rings;
+	struct kvmuf_kring vm_ring;	/* ring 0: many producers, under vm_ring_lock */
+	spinlock_t vm_ring_lock;
+	struct kvmuf_vcpu_slot *slots;	/* nr_vcpu_rings */
+
+	int need_wakeup;		/* a consumer sleeps in poll() */
+	wait_queue_head_t poll_wq;	/* consumers in poll() */
+	wait_queue_head_t space_wq;	/* producers waiting for ring space */
+	wait_queue_head_t park_wq;	/* parked vCPUs that have no ring of their own */
+	wait_queue_head_t wait_wq;	/* KVMUF_WAIT callers */
+	wait_queue_head_t drain_wq;	/* detach waits here for vCPUs to leave */
+
+	struct {
+		atomic64_t faults, deduped, parks, exits, resolved;
+	} stats;
+};
+
+/* vm.c */
+int kvmuf_vm_attach(struct file *file, const struct kvmuf_attach *a);
+void kvmuf_vm_release(struct kvmuf_vm *vm);
+struct kvmuf_vm *kvmuf_vm_find_rcu(const struct kvm *kvm);
+struct kvmuf_vm *kvmuf_vm_get(const struct kvm *kvm);
+void kvmuf_vm_put(struct kvmuf_vm *vm);
+int kvmuf_vm_add_range(struct kvmuf_vm *vm, const struct kvmuf_range *ar);
+struct kvmuf_krange *kvmuf_vm_range(struct kvmuf_vm *vm, u64 gfn);
+bool kvmuf_vm_gfn_missing(struct kvmuf_vm *vm, u64 gfn);
+void kvmuf_vm_info(struct kvmuf_vm *vm, struct kvmuf_info *info);
+struct kvmuf_ring_header *kvmuf_vm_ring_header(struct kvmuf_vm *vm, u32 ring);
+bool kvmuf_vm_dead(struct kvmuf_vm *vm);
+void kvmuf_vm_wake_all(struct kvmuf_vm *vm);
+void kvmuf_vms_exit(void);
+
+/* resolve.c */
+long kvmuf_ioctl_set_missing(struct kvmuf_vm *vm, struct kvmuf_batch __user *ubatch);
+long kvmuf_ioctl_resolve(struct kvmuf_vm *vm, struct kvmuf_batch __user *ubatch);
+long kvmuf_ioctl_resolve_copy(struct kvmuf_vm *vm, struct kvmuf_copy_batch __user *ubatch);
+long kvmuf_ioctl_wait(struct kvmuf_vm *vm, const struct kvmuf_wait __user *uwait);
+void kvmuf_wake_resolved(struct kvmuf_vm *vm);
+
+/* hook.c */
+int kvmuf_hook_init(void);
+void kvmuf_hook_exit(void);
+void kvmuf_notify_consumers(struct kvmuf_vm *vm);
+
+/* symbols.c */
+unsigned long kvmuf_lookup_symbol(const char *name);
+int kvmuf_symbols_init(void);
+bool kvmuf_file_is_kvm_vm(struct file *file);
+
+/* dev.c */
+int kvmuf_dev_init(void);
+void kvmuf_dev_exit(void);
+
+#endif /* KVMUF_H */

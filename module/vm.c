@@ -1,0 +1,425 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Per-VM state: attach, lookup from the fault hook, managed ranges, detach.
+ *
+ * Lifetime. The table kvmuf_vms holds one reference on each state; the fault hook looks
+ * states up under RCU and a vCPU that takes the missing path takes a temporary one. A
+ * state outlives its device fd when GFNs are still missing at detach ("orphan"): those
+ * GFNs must keep giving vCPUs an error exit, never a zero-filled page. Orphans are freed
+ * by the reaper once their VM has no user but us (the VMM closed it). Each state holds a
+ * module reference, so the module cannot go away while a vCPU could be parked in it.
+ */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/jump_label.h>
+#include <linux/log2.h>
+#include <linux/module.h>
+#include <linux/slab.h>
+#include <linux/vmalloc.h>
+#include <linux/workqueue.h>
+
+#include "compat.h"
+#include "kvmuf.h"
+
+#define KVMUF_REAP_INTERVAL	HZ
+
+static DEFINE_HASHTABLE(kvmuf_vms, 6);
+static DEFINE_MUTEX(kvmuf_vms_lock);	/* writers of kvmuf_vms */
+static unsigned int kvmuf_nr_vms;
+DEFINE_STATIC_KEY_FALSE(kvmuf_vms_present);
+
+static void kvmuf_reap(struct work_struct *work);
+static DECLARE_DELAYED_WORK(kvmuf_reaper, kvmuf_reap);
+
+/* For the ftrace callback: preemption is off, which is an RCU read-side section. */
+notrace struct kvmuf_vm *kvmuf_vm_find_rcu(const struct kvm *kvm)
+{
+	struct kvmuf_vm *vm;
+
+	hash_for_each_possible_rcu_notrace(kvmuf_vms, vm, hnode, (unsigned long)kvm)
+		if (vm->kvm == kvm)
+			return vm;
+	return NULL;
+}
+
+/* A reference for a vCPU about to sleep in the module; NULL if the VM is not attached. */
+struct kvmuf_vm *kvmuf_vm_get(const struct kvm *kvm)
+{
+	struct kvmuf_vm *vm;
+
+	rcu_read_lock();
+	vm = kvmuf_vm_find_rcu(kvm);
+	if (vm && !refcount_inc_not_zero(&vm->refs))
+		vm = NULL;
+	rcu_read_unlock();
+	return vm;
+}
+
+/* Drop a vCPU's temporary reference; the table's is only dropped by kvmuf_vm_unlink(). */
+void kvmuf_vm_put(struct kvmuf_vm *vm)
+{
+	bool detached = READ_ONCE(vm->detached);
+
+	if (WARN_ON_ONCE(refcount_dec_and_test(&vm->refs)))
+		return;
+	if (detached)
+		wake_up_all(&vm->drain_wq);
+}
+
+static void kvmuf_vm_free(struct kvmuf_vm *vm)
+{
+	struct kvmuf_range_table *t = rcu_dereference_protected(vm->ranges, true);
+	u32 i;
+
+	for (i = 0; i < t->nr; i++) {
+		kvfree(t->range[i]->missing);
+		kvfree(t->range[i]->notified);
+		kvfree(t->range[i]->installing);
+		kfree(t->range[i]);
+	}
+	kfree(t);
+	vfree(vm->ring_mem);
+	kvfree(vm->slots);
+	kvm_put_kvm(vm->kvm);
+	kfree(vm);
+	static_branch_dec(&kvmuf_vms_present);
+	module_put(THIS_MODULE);
+}
+
+/*
+ * Take vm out of the table and free it once no vCPU is inside the module any more.
+ * After synchronize_rcu() the hook cannot find it; vCPUs that already hold a reference
+ * were woken by detach and leave at once.
+ */
+static void kvmuf_vm_unlink(struct kvmuf_vm *vm)
+{
+	mutex_lock(&kvmuf_vms_lock);
+	hash_del_rcu(&vm->hnode);
+	kvmuf_nr_vms--;
+	mutex_unlock(&kvmuf_vms_lock);
+	synchronize_rcu();
+	wait_event(vm->drain_wq, refcount_read(&vm->refs) == 1);
+	kvmuf_vm_free(vm);
+}
+
+static int kvmuf_vm_alloc_rings(struct kvmuf_vm *vm, const struct kvmuf_attach *a)
+{
+	u32 i;
+
+	vm->ring_entries = a->ring_entries;
+	vm->nr_vcpu_rings = a->nr_vcpu_rings;
+	vm->ring_stride = KVMUF_RING_STRIDE(a->ring_entries);
+	vm->ring_bytes = vm->ring_stride * (a->nr_vcpu_rings + 1);
+	vm->ring_mem = vmalloc_user(vm->ring_bytes);
+	if (!vm->ring_mem)
+		return -ENOMEM;
+	if (a->nr_vcpu_rings) {
+		vm->slots = kvcalloc(a->nr_vcpu_rings, sizeof(*vm->slots), GFP_KERNEL_ACCOUNT);
+		if (!vm->slots)
+			return -ENOMEM;
+	}
+	kvmuf_kring_init(&vm->vm_ring, vm->ring_mem, a->ring_entries, KVMUF_VM_RING);
+	for (i = 0; i < a->nr_vcpu_rings; i++) {
+		struct kvmuf_vcpu_slot *s = &vm->slots[i];
+
+		kvmuf_kring_init(&s->ring, vm->ring_mem + (i + 1) * vm->ring_stride,
+				 a->ring_entries, i);
+		rcuwait_init(&s->wait);
+		s->parked_gfn = KVMUF_NO_GFN;
+	}
+	return 0;
+}
+
+static struct kvmuf_vm *kvmuf_vm_create(struct kvm *kvm, const struct kvmuf_attach *a)
+{
+	struct kvmuf_vm *vm;
+	int ret;
+
+	vm = kzalloc(sizeof(*vm), GFP_KERNEL_ACCOUNT);
+	if (!vm)
+		return ERR_PTR(-ENOMEM);
+	vm->ranges = kzalloc(sizeof(struct kvmuf_range_table), GFP_KERNEL_ACCOUNT);
+	ret = vm->ranges ? kvmuf_vm_alloc_rings(vm, a) : -ENOMEM;
+	if (ret) {
+		vfree(vm->ring_mem);
+		kvfree(vm->slots);
+		kfree(rcu_access_pointer(vm->ranges));
+		kfree(vm);
+		return ERR_PTR(ret);
+	}
+	vm->kvm = kvm;
+	vm->flags = a->flags;
+	refcount_set(&vm->refs, 1);
+	mutex_init(&vm->lock);
+	spin_lock_init(&vm->vm_ring_lock);
+	init_waitqueue_head(&vm->poll_wq);
+	init_waitqueue_head(&vm->space_wq);
+	init_waitqueue_head(&vm->park_wq);
+	init_waitqueue_head(&vm->wait_wq);
+	init_waitqueue_head(&vm->drain_wq);
+	INIT_LIST_HEAD(&vm->reap_node);
+	return vm;
+}
+
+static int kvmuf_check_attach(const struct kvmuf_attach *a)
+{
+	unsigned int i;
+
+	if (a->flags & ~KVMUF_ATTACH_EXIT)
+		return -EINVAL;
+	for (i = 0; i < ARRAY_SIZE(a->reserved); i++)
+		if (a->reserved[i])
+			return -EINVAL;
+	if (a->nr_vcpu_rings > KVMUF_MAX_VCPU_RINGS)
+		return -EINVAL;
+	if (a->ring_entries < KVMUF_MIN_RING_ENTRIES ||
+	    a->ring_entries > KVMUF_MAX_RING_ENTRIES || !is_power_of_2(a->ring_entries))
+		return -EINVAL;
+	return 0;
+}
+
+/* The VM behind a VM fd, with a reference taken; or an error. */
+static struct kvm *kvmuf_get_kvm_from_fd(int vm_fd)
+{
+	struct file *f = fget(vm_fd);
+	struct kvm *kvm;
+
+	if (!f)
+		return ERR_PTR(-EBADF);
+	if (!kvmuf_file_is_kvm_vm(f)) {
+		fput(f);
+		return ERR_PTR(-ENOTTY);
+	}
+	kvm = f->private_data;
+	kvm_get_kvm(kvm);
+	fput(f);
+	return kvm;
+}
+
+int kvmuf_vm_attach(struct file *file, const struct kvmuf_attach *a)
+{
+	struct kvmuf_vm *vm;
+	struct kvm *kvm;
+	int ret;
+
+	ret = kvmuf_check_attach(a);
+	if (ret)
+		return ret;
+	kvm = kvmuf_get_kvm_from_fd(a->vm_fd);
+	if (IS_ERR(kvm))
+		return PTR_ERR(kvm);
+
+	mutex_lock(&kvmuf_vms_lock);
+	ret = -EBUSY;
+	if (file->private_data || kvmuf_vm_find_rcu(kvm))
+		goto out_unlock;
+	vm = kvmuf_vm_create(kvm, a);
+	ret = PTR_ERR(vm);
+	if (IS_ERR(vm))
+		goto out_unlock;
+	__module_get(THIS_MODULE);
+	static_branch_inc(&kvmuf_vms_present);
+	hash_add_rcu(kvmuf_vms, &vm->hnode, (unsigned long)kvm);
+	if (!kvmuf_nr_vms++)
+		schedule_delayed_work(&kvmuf_reaper, KVMUF_REAP_INTERVAL);
+	/* Publish last: the other ioctls, mmap and poll only look at an attached fd. */
+	smp_store_release(&file->private_data, vm);
+	mutex_unlock(&kvmuf_vms_lock);
+	return 0;
+
+out_unlock:
+	mutex_unlock(&kvmuf_vms_lock);
+	kvm_put_kvm(kvm);
+	return ret;
+}
+
+/* Wake every sleeper, so it re-reads the state (resolved, detached, dead). */
+void kvmuf_vm_wake_all(struct kvmuf_vm *vm)
+{
+	u32 i;
+
+	for (i = 0; i < vm->nr_vcpu_rings; i++)
+		rcuwait_wake_up(&vm->slots[i].wait);
+	wake_up_all(&vm->park_wq);
+	wake_up_all(&vm->wait_wq);
+	wake_up_all(&vm->space_wq);
+	wake_up_all(&vm->poll_wq);
+}
+
+/*
+ * The device fd's last reference is gone. Parked vCPUs wake and, for GFNs still missing,
+ * return to their VMM with an error exit naming the GFN. If nothing is missing the state
+ * goes now; otherwise it stays as an orphan so later touches fail the same way.
+ */
+void kvmuf_vm_release(struct kvmuf_vm *vm)
+{
+	u64 missing;
+
+	WRITE_ONCE(vm->detached, true);
+	smp_mb();	/* detached is seen by every sleeper we wake below */
+	kvmuf_vm_wake_all(vm);
+	missing = atomic64_read(&vm->nr_missing);
+	if (!missing) {
+		kvmuf_vm_unlink(vm);
+		return;
+	}
+	pr_info("VM detached with %llu GFNs missing: vCPUs touching them get an error exit\n",
+		missing);
+}
+
+/* Only our own reference keeps the VM: its VMM has closed every fd. */
+bool kvmuf_vm_dead(struct kvmuf_vm *vm)
+{
+	return refcount_read(&vm->kvm->users_count) == 1;
+}
+
+/*
+ * Every second while VMs are attached: free orphans whose VM is dead, and tell the
+ * consumers of attached ones that their VM is gone (EPOLLHUP).
+ */
+static void kvmuf_reap(struct work_struct *work)
+{
+	struct kvmuf_vm *vm, *next;
+	struct hlist_node *tmp;
+	LIST_HEAD(dead);
+	int bkt;
+
+	mutex_lock(&kvmuf_vms_lock);
+	hash_for_each_safe(kvmuf_vms, bkt, tmp, vm, hnode) {
+		if (!kvmuf_vm_dead(vm))
+			continue;
+		if (READ_ONCE(vm->detached)) {
+			list_add(&vm->reap_node, &dead);
+		} else if (!vm->hup_sent) {
+			vm->hup_sent = true;
+			wake_up_all(&vm->poll_wq);
+		}
+	}
+	mutex_unlock(&kvmuf_vms_lock);
+
+	list_for_each_entry_safe(vm, next, &dead, reap_node)
+		kvmuf_vm_unlink(vm);
+
+	mutex_lock(&kvmuf_vms_lock);
+	if (kvmuf_nr_vms)
+		schedule_delayed_work(&kvmuf_reaper, KVMUF_REAP_INTERVAL);
+	mutex_unlock(&kvmuf_vms_lock);
+}
+
+static struct kvmuf_krange *kvmuf_krange_alloc(u64 gfn, u64 npages, bool missing)
+{
+	size_t longs = BITS_TO_LONGS(npages);
+	struct kvmuf_krange *r;
+
+	r = kzalloc(sizeof(*r), GFP_KERNEL_ACCOUNT);
+	if (!r)
+		return NULL;
+	r->gfn = gfn;
+	r->npages = npages;
+	r->missing = kvcalloc(longs, sizeof(long), GFP_KERNEL_ACCOUNT);
+	r->notified = kvcalloc(longs, sizeof(long), GFP_KERNEL_ACCOUNT);
+	r->installing = kvcalloc(longs, sizeof(long), GFP_KERNEL_ACCOUNT);
+	if (!r->missing || !r->notified || !r->installing) {
+		kvfree(r->missing);
+		kvfree(r->notified);
+		kvfree(r->installing);
+		kfree(r);
+		return NULL;
+	}
+	if (missing)
+		bitmap_set(r->missing, 0, npages);
+	return r;
+}
+
+int kvmuf_vm_add_range(struct kvmuf_vm *vm, const struct kvmuf_range *ar)
+{
+	struct kvmuf_range_table *old, *new;
+	struct kvmuf_krange *r;
+	int pos, ret = 0;
+
+	if ((ar->flags & ~KVMUF_RANGE_MISSING) || ar->reserved0 || ar->reserved[0] ||
+	    ar->reserved[1])
+		return -EINVAL;
+	if (!ar->npages || ar->npages > KVMUF_MAX_RANGE_PAGES ||
+	    ar->gfn > U64_MAX - ar->npages)
+		return -EINVAL;
+
+	mutex_lock(&vm->lock);
+	old = rcu_dereference_protected(vm->ranges, lockdep_is_held(&vm->lock));
+	pos = kvmuf_ranges_insert_pos(old, ar->gfn, ar->npages);
+	if (old->nr == KVMUF_MAX_RANGES)
+		pos = -ENOSPC;
+	if (pos < 0) {
+		ret = pos;
+		goto out;
+	}
+	new = kmalloc(sizeof(*new), GFP_KERNEL_ACCOUNT);
+	r = new ? kvmuf_krange_alloc(ar->gfn, ar->npages, ar->flags & KVMUF_RANGE_MISSING) : NULL;
+	if (!r) {
+		kfree(new);
+		ret = -ENOMEM;
+		goto out;
+	}
+	new->nr = old->nr + 1;
+	memcpy(new->range, old->range, pos * sizeof(new->range[0]));
+	new->range[pos] = r;
+	memcpy(&new->range[pos + 1], &old->range[pos], (old->nr - pos) * sizeof(new->range[0]));
+	if (ar->flags & KVMUF_RANGE_MISSING)
+		atomic64_add(ar->npages, &vm->nr_missing);
+	rcu_assign_pointer(vm->ranges, new);
+	mutex_unlock(&vm->lock);
+	/* The ranges themselves live on in the new table; only the index is freed. */
+	synchronize_rcu();
+	kfree(old);
+	return 0;
+out:
+	mutex_unlock(&vm->lock);
+	return ret;
+}
+
+/* The range holding gfn; stable for the life of vm (ranges are never removed). */
+struct kvmuf_krange *kvmuf_vm_range(struct kvmuf_vm *vm, u64 gfn)
+{
+	struct kvmuf_krange *r;
+
+	rcu_read_lock();
+	r = kvmuf_ranges_find(rcu_dereference(vm->ranges), gfn);
+	rcu_read_unlock();
+	return r;
+}
+
+bool kvmuf_vm_gfn_missing(struct kvmuf_vm *vm, u64 gfn)
+{
+	struct kvmuf_krange *r = kvmuf_vm_range(vm, gfn);
+
+	return r && kvmuf_range_missing(r, gfn);
+}
+
+struct kvmuf_ring_header *kvmuf_vm_ring_header(struct kvmuf_vm *vm, u32 ring)
+{
+	return vm->ring_mem + ring * vm->ring_stride;
+}
+
+void kvmuf_vm_info(struct kvmuf_vm *vm, struct kvmuf_info *info)
+{
+	memset(info, 0, sizeof(*info));
+	info->api_version = KVMUF_API_VERSION;
+	info->flags = vm->flags;
+	info->nr_rings = vm->nr_vcpu_rings + 1;
+	info->ring_entries = vm->ring_entries;
+	info->ring_stride = vm->ring_stride;
+	info->mmap_size = vm->ring_bytes;
+	info->nr_missing = atomic64_read(&vm->nr_missing);
+	info->faults = atomic64_read(&vm->stats.faults);
+	info->deduped = atomic64_read(&vm->stats.deduped);
+	info->parks = atomic64_read(&vm->stats.parks);
+	info->exits = atomic64_read(&vm->stats.exits);
+	info->resolved = atomic64_read(&vm->stats.resolved);
+}
+
+/* Module exit: every state holds a module reference, so none is left. */
+void kvmuf_vms_exit(void)
+{
+	cancel_delayed_work_sync(&kvmuf_reaper);
+	WARN_ON(kvmuf_nr_vms);
+}
