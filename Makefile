@@ -21,6 +21,7 @@ MODULE_SRC := Kbuild $(wildcard module/*.c module/*.h) include/uapi/linux/kvm_us
 
 UAPI_CFLAGS := -I$(CURDIR)/include/uapi
 export UAPI_CFLAGS
+GUEST_CFLAGS := -std=c11 -O2 -g -Wall -Wextra -Werror -static $(UAPI_CFLAGS)
 
 .PHONY: all module tools guest kernels stock-modules check check-host check-vm demo \
 	dkms-check clean
@@ -44,8 +45,9 @@ tools:
 # Static binaries for the initramfs: the guest has no libc.
 guest: tools
 	@mkdir -p $(BUILD)/guest
-	$(CC) -std=c11 -O2 -Wall -Wextra -Werror -static $(UAPI_CFLAGS) \
-		-o $(BUILD)/guest/kvmuf-devtest tests/guest/kvmuf-devtest.c
+	$(CC) $(GUEST_CFLAGS) -o $(BUILD)/guest/kvmuf-devtest tests/guest/kvmuf-devtest.c
+	$(CC) $(GUEST_CFLAGS) -Itools/vmm -o $(BUILD)/guest/kvmuf-abitest \
+		tests/guest/kvmuf-abitest.c tools/vmm/libkvmufvm.a -pthread
 	cp tools/vmm/kvmuf-vmm.static $(BUILD)/guest/kvmuf-vmm
 
 kernels:

@@ -10,3 +10,14 @@ wait_for_node() {
 	while [ ! -c "$1" ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
 	[ -c "$1" ]
 }
+
+# rmmod, giving the module's reaper (1 s period) time to free the state of VMs that were
+# closed with GFNs still missing; refused while a VM still uses it.
+unload_module() {
+	local i=0
+	while ! rmmod kvm_userfault 2>/dev/null; do
+		i=$((i + 1))
+		[ $i -lt 30 ] || { rmmod kvm_userfault; return 1; }
+		sleep 0.1
+	done
+}

@@ -1,7 +1,7 @@
 #!/bin/sh
 # The module unloads cleanly (device gone), loads again (device back) and works again.
 . /tests/lib.sh
-rmmod kvm_userfault || fail "rmmod failed"
+unload_module || fail "rmmod failed"
 module_loaded && fail "module still present after rmmod"
 [ -e /dev/kvm-userfault ] && sleep 1
 [ -e /dev/kvm-userfault ] && fail "/dev/kvm-userfault still present after rmmod"
