@@ -19,6 +19,7 @@
 /* The attached VM of a file, or NULL. Pairs with the release in kvmuf_vm_attach(). */
 static struct kvmuf_vm *kvmuf_file_vm(struct file *file)
 {
+	/* Pairs with smp_store_release() in kvmuf_vm_attach(): the state is complete. */
 	return smp_load_acquire(&file->private_data);
 }
 
@@ -109,6 +110,7 @@ static bool kvmuf_rings_pending(struct kvmuf_vm *vm)
 	for (i = 0; i <= vm->nr_vcpu_rings; i++) {
 		struct kvmuf_ring_header *hdr = kvmuf_vm_ring_header(vm, i);
 
+		/* Pairs with the producer's store-release of tail. */
 		if (READ_ONCE(hdr->head) != smp_load_acquire(&hdr->tail))
 			return true;
 	}
@@ -130,7 +132,7 @@ static __poll_t kvmuf_dev_poll(struct file *file, poll_table *wait)
 	poll_wait(file, &vm->poll_wq, wait);
 	WRITE_ONCE(vm->need_wakeup, 1);
 	WRITE_ONCE(kvmuf_vm_ring_header(vm, 0)->need_wakeup, 1);
-	smp_mb();
+	smp_mb();	/* need_wakeup before the ring check; see above */
 	if (kvmuf_rings_pending(vm))
 		mask |= EPOLLIN | EPOLLRDNORM;
 	if (kvmuf_vm_dead(vm))

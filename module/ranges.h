@@ -30,7 +30,7 @@ struct kvmuf_range_table {
 	struct kvmuf_krange *range[KVMUF_MAX_RANGES];	/* sorted by gfn, disjoint */
 };
 
-/* The range that holds gfn, or NULL. Binary search: at most 6 probes. */
+/* The range that holds gfn, or NULL. Binary search: at most 7 probes. */
 static inline struct kvmuf_krange *kvmuf_ranges_find(const struct kvmuf_range_table *t, u64 gfn)
 {
 	u32 lo = 0, hi = t->nr;

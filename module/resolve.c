@@ -27,7 +27,7 @@ void kvmuf_wake_resolved(struct kvmuf_vm *vm)
 {
 	u32 i;
 
-	smp_mb();
+	smp_mb();	/* cleared bits before parked_gfn reads; pairs with kvmuf_park() */
 	for (i = 0; i < vm->nr_vcpu_rings; i++) {
 		u64 gfn = READ_ONCE(vm->slots[i].parked_gfn);
 

@@ -18,6 +18,7 @@ struct kvmuf_kring {
 	u32 mask;			/* entries - 1 */
 };
 
+/* mem must be zeroed (vmalloc_user): head and tail start at 0. */
 static inline void kvmuf_kring_init(struct kvmuf_kring *r, void *mem, u32 entries, u32 vcpu)
 {
 	r->hdr = mem;
@@ -36,6 +37,7 @@ static inline void kvmuf_kring_init(struct kvmuf_kring *r, void *mem, u32 entrie
  */
 static inline bool kvmuf_kring_full(const struct kvmuf_kring *r)
 {
+	/* Pairs with the consumer's store-release of head. */
 	u32 head = smp_load_acquire(&r->hdr->head);
 
 	return r->tail - head > r->mask;

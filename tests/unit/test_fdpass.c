@@ -6,6 +6,7 @@
  * and no fd leaks on any of these paths.
  */
 #include <dirent.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>

@@ -210,7 +210,9 @@ struct kvmuf_ring_header {
 	 * Exits: when a missing GFN makes this vCPU's KVM_RUN return, the module writes
 	 * the GFN here before returning (then exit_seq is incremented). KVM_RUN fails with
 	 * EFAULT; kernels with KVM_EXIT_MEMORY_FAULT (6.8+) also fill kvm_run.memory_fault.
-	 * KVMUF_EXIT_DETACHED tells that nobody will resolve the GFN any more.
+	 * KVMUF_EXIT_DETACHED tells that nobody will resolve the GFN any more. vCPUs
+	 * without a ring of their own share ring 0's record, which then only names the
+	 * latest such exit: read kvm_run.memory_fault for them where the kernel has it.
 	 */
 	__u64 exit_gfn;
 	__u32 exit_flags;	/* KVMUF_FAULT_* | KVMUF_EXIT_DETACHED */
