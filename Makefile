@@ -49,6 +49,8 @@ guest: tools
 	$(CC) $(GUEST_CFLAGS) -Itools/vmm -o $(BUILD)/guest/kvmuf-abitest \
 		tests/guest/kvmuf-abitest.c tools/vmm/libkvmufvm.a -pthread
 	cp tools/vmm/kvmuf-vmm.static $(BUILD)/guest/kvmuf-vmm
+	cp tools/daemon/kvmuf-daemon.static $(BUILD)/guest/kvmuf-daemon
+	cp tools/daemon/kvmuf-mksnap.static $(BUILD)/guest/kvmuf-mksnap
 
 kernels:
 	scripts/fetch-kernels.sh $(LINES)

@@ -3,10 +3,15 @@
  * kvmuf-vmm - run the memstress pattern in a tiny KVM guest: N vCPUs, each
  * touching every 4 KiB page of its own region once, and check the result.
  *
- * Exit status: 0 success, 1 failure, 2 bad arguments, 77 /dev/kvm missing.
+ * With -u the test memory is demand-paged through kvm-userfault: every page
+ * starts missing and is served by kvmuf-daemon (-D) or an in-process server
+ * reading a snapshot (-S); see kvmuf_uf.h.
+ *
+ * Exit status: 0 success, 1 failure, 2 bad arguments, 77 /dev/kvm (or, with
+ * -u, /dev/kvm-userfault) missing.
  */
 #define _GNU_SOURCE
-#include "kvmuf_vm.h"
+#include "kvmuf_uf.h"		/* includes kvmuf_vm.h */
 
 #include <ctype.h>
 #include <errno.h>
@@ -21,29 +26,54 @@
 #define EXIT_SKIP	77
 #define MAX_VCPUS	4096		/* KVM's x86 limit */
 #define DEFAULT_SEED	0x6b766d7566ULL	/* "kvmuf" */
+#define DEFAULT_RING	256
+#define DEFAULT_THREADS	2
+#define MAX_THREADS	1024
+#define SERVER_POLL_MS	50
+#define CONNECT_MS	10000		/* keep retrying to reach the daemon */
 
 struct options {
 	struct kvmuf_vm_config cfg;
 	enum kvmuf_mode mode;
+	int mode_set;			/* -w, -r or -c given */
 	uint64_t seed;
+	int seed_set;			/* -s given */
 	int quiet;
+	struct kvmuf_uf_config uf;	/* uf.mode == KVMUF_UF_OFF: no -u */
+	const char *snap_path;		/* -S */
 };
 
 static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: " PROG " [-v NVCPUS] [-b BYTES] [-m anon|memfd] [-w|-r|-c] [-s SEED] [-q]\n"
+		"       [-u park|exit [-R ENTRIES] [-D SOCKET | -T THREADS] [-W MS]] [-S SNAPSHOT]\n"
 		"  -v NVCPUS  number of vCPUs, each with its own region (default 1)\n"
 		"  -b BYTES   region size per vCPU, suffix K, M or G; multiple of 4K (default 1M)\n"
 		"  -m MEM     test memory: anon (private anonymous, default) or memfd (shared)\n"
 		"  -w         write mode: guest stores gpa ^ seed in every page (default)\n"
 		"  -r         read mode: guest loads every page\n"
-		"  -c         verify mode: host pre-fills gpa ^ seed, guest checks every page\n"
-		"  -s SEED    64-bit hex seed (default 0x%llx)\n"
+		"  -c         verify mode: guest checks every page holds gpa ^ seed (the host\n"
+		"             pre-fills it, from -S if given; with -u the server provides it)\n"
+		"  -s SEED    64-bit hex seed (default 0x%llx, or the seed of -S)\n"
 		"  -q         quiet: print only the summary line\n"
+		"  -u MODE    demand-page the test memory with /dev/kvm-userfault, all of it\n"
+		"             missing at start; MODE park (vCPUs sleep in the kernel) or exit\n"
+		"             (KVM_RUN returns, the VMM waits with KVMUF_WAIT and re-enters)\n"
+		"  -R ENTRIES ring entries per vCPU ring, power of two 16..65536 (default %d)\n"
+		"  -D SOCKET  hand the device fd (and the memfd) to kvmuf-daemon at SOCKET; in\n"
+		"             park mode the VMM then closes its own device fd\n"
+		"  -T THREADS without -D: threads of the in-process server (default %d)\n"
+		"  -W MS      exit mode: fail if a missing page is not served within MS ms\n"
+		"             (default: wait as long as the server is there)\n"
+		"  -S FILE    snapshot image (kvmuf-mksnap): source of the in-process server\n"
+		"             (required with -u and no -D), or what the daemon serves; after\n"
+		"             the run every page is compared with it.  Implies -c unless -w or\n"
+		"             -r is given.  Without -u the host pre-fills memory from it\n"
 		"  -h         this help\n"
-		"exit status: 0 ok, 1 failure, 2 bad arguments, 77 skipped (no /dev/kvm)\n",
-		DEFAULT_SEED);
+		"exit status: 0 ok, 1 failure, 2 bad arguments, 77 skipped (no /dev/kvm, or\n"
+		"no /dev/kvm-userfault with -u)\n",
+		DEFAULT_SEED, DEFAULT_RING, DEFAULT_THREADS);
 }
 
 __attribute__((format(printf, 1, 2), noreturn))
@@ -101,6 +131,7 @@ static int parse_size(const char *s, uint64_t *bytes)
 
 static void parse_args(int argc, char **argv, struct options *o)
 {
+	int ring_set = 0, threads_set = 0;
 	uint64_t v;
 	char *end;
 	int c;
@@ -113,9 +144,16 @@ static void parse_args(int argc, char **argv, struct options *o)
 		},
 		.mode = KVMUF_MODE_WRITE,
 		.seed = DEFAULT_SEED,
+		.uf = {
+			.mode = KVMUF_UF_OFF,
+			.ring_entries = DEFAULT_RING,
+			.server_threads = DEFAULT_THREADS,
+			.poll_ms = SERVER_POLL_MS,
+			.connect_timeout_ms = CONNECT_MS,
+		},
 	};
 
-	while ((c = getopt(argc, argv, "v:b:m:wrcs:qh")) != -1) {
+	while ((c = getopt(argc, argv, "v:b:m:wrcs:qu:R:D:T:W:S:h")) != -1) {
 		switch (c) {
 		case 'v':
 			if (parse_u64(optarg, 10, &v, &end) < 0 || *end ||
@@ -137,14 +175,47 @@ static void parse_args(int argc, char **argv, struct options *o)
 			else
 				bad_usage("-m: need anon or memfd");
 			break;
-		case 'w': o->mode = KVMUF_MODE_WRITE; break;
-		case 'r': o->mode = KVMUF_MODE_READ; break;
-		case 'c': o->mode = KVMUF_MODE_VERIFY; break;
+		case 'w': o->mode = KVMUF_MODE_WRITE; o->mode_set = 1; break;
+		case 'r': o->mode = KVMUF_MODE_READ; o->mode_set = 1; break;
+		case 'c': o->mode = KVMUF_MODE_VERIFY; o->mode_set = 1; break;
 		case 's':
 			if (parse_u64(optarg, 16, &o->seed, &end) < 0 || *end)
 				bad_usage("-s: need a 64-bit hex value");
+			o->seed_set = 1;
 			break;
 		case 'q': o->quiet = 1; break;
+		case 'u':
+			if (!strcmp(optarg, "park"))
+				o->uf.mode = KVMUF_UF_PARK;
+			else if (!strcmp(optarg, "exit"))
+				o->uf.mode = KVMUF_UF_EXIT;
+			else
+				bad_usage("-u: need park or exit");
+			break;
+		case 'R':
+			if (parse_u64(optarg, 10, &v, &end) < 0 || *end ||
+			    v < KVMUF_MIN_RING_ENTRIES || v > KVMUF_MAX_RING_ENTRIES ||
+			    (v & (v - 1)))
+				bad_usage("-R: need a power of two from %d to %d",
+					  KVMUF_MIN_RING_ENTRIES, KVMUF_MAX_RING_ENTRIES);
+			o->uf.ring_entries = (uint32_t)v;
+			ring_set = 1;
+			break;
+		case 'D': o->uf.daemon_path = optarg; break;
+		case 'T':
+			if (parse_u64(optarg, 10, &v, &end) < 0 || *end ||
+			    v < 1 || v > MAX_THREADS)
+				bad_usage("-T: need a thread count from 1 to %d", MAX_THREADS);
+			o->uf.server_threads = (unsigned int)v;
+			threads_set = 1;
+			break;
+		case 'W':
+			if (parse_u64(optarg, 10, &v, &end) < 0 || *end ||
+			    v < 1 || v > UINT32_MAX)
+				bad_usage("-W: need a time in ms, >= 1");
+			o->uf.wait_limit_ms = (unsigned int)v;
+			break;
+		case 'S': o->snap_path = optarg; break;
 		case 'h': usage(stdout); exit(0);
 		default:  usage(stderr); exit(EXIT_USAGE);
 		}
@@ -156,6 +227,44 @@ static void parse_args(int argc, char **argv, struct options *o)
 		bad_usage("%u x %llu bytes exceeds the %llu GiB of test address space",
 			  o->cfg.nr_vcpus, (unsigned long long)o->cfg.bytes_per_vcpu,
 			  (KVMUF_GPA_LIMIT - KVMUF_TEST_GPA) >> 30);
+
+	if (o->uf.mode == KVMUF_UF_OFF) {
+		if (ring_set || o->uf.daemon_path || threads_set || o->uf.wait_limit_ms)
+			bad_usage("-R, -D, -T and -W need -u");
+	} else {
+		if (!o->uf.daemon_path && !o->snap_path)
+			bad_usage("-u without -D serves pages in-process: it needs -S SNAPSHOT");
+		if (o->uf.daemon_path && threads_set)
+			bad_usage("-T is for the in-process server; the daemon has its own -t");
+		if (o->uf.wait_limit_ms && o->uf.mode != KVMUF_UF_EXIT)
+			bad_usage("-W is for exit mode (-u exit)");
+		if (o->cfg.nr_vcpus > KVMUF_MAX_VCPU_RINGS)
+			bad_usage("-u supports at most %d vCPUs (one ring each)",
+				  KVMUF_MAX_VCPU_RINGS);
+	}
+	/* A snapshot's pages hold gpa ^ seed: verify them unless told otherwise. */
+	if (o->snap_path && !o->mode_set)
+		o->mode = KVMUF_MODE_VERIFY;
+}
+
+/* Open -S, and take its seed (or insist that -s matches it). */
+static int open_snapshot(struct options *o, struct kvmuf_snap *snap)
+{
+	char msg[160];
+
+	if (kvmuf_snap_open(o->snap_path, snap, msg, sizeof(msg)) < 0) {
+		fprintf(stderr, PROG ": %s\n", msg);
+		return -1;
+	}
+	if (o->seed_set && o->seed != snap->hdr.seed) {
+		fprintf(stderr, PROG ": -s 0x%llx, but %s was made with seed 0x%llx\n",
+			(unsigned long long)o->seed, o->snap_path,
+			(unsigned long long)snap->hdr.seed);
+		kvmuf_snap_close(snap);
+		return -1;
+	}
+	o->seed = snap->hdr.seed;
+	return 0;
 }
 
 static double rate(uint64_t pages, double seconds)
@@ -164,63 +273,118 @@ static double rate(uint64_t pages, double seconds)
 }
 
 static void print_vcpus(const struct kvmuf_vm *vm,
-			const struct kvmuf_vcpu_result *res)
+			const struct kvmuf_vcpu_result *res,
+			const struct kvmuf_uf *uf, enum kvmuf_uf_mode uf_mode)
 {
 	for (unsigned int i = 0; i < kvmuf_vm_nr_vcpus(vm); i++) {
 		uint64_t gpa = kvmuf_vm_region_gpa(vm, i);
+		char exits[48] = "";
 
-		printf(PROG ": vcpu %u: gpa 0x%llx-0x%llx, %llu pages, %.6f s, %.0f pages/s%s\n",
+		if (uf && uf_mode == KVMUF_UF_EXIT)
+			snprintf(exits, sizeof(exits), ", %llu uf exits",
+				 (unsigned long long)kvmuf_uf_vcpu_exits(uf, i));
+		printf(PROG ": vcpu %u: gpa 0x%llx-0x%llx, %llu pages, %.6f s, %.0f pages/s%s%s\n",
 		       i, (unsigned long long)gpa,
 		       (unsigned long long)(gpa + res[i].pages * KVMUF_PAGE_SIZE - 1),
 		       (unsigned long long)res[i].pages, res[i].seconds,
-		       rate(res[i].pages, res[i].seconds),
+		       rate(res[i].pages, res[i].seconds), exits,
 		       res[i].ok ? "" : " (failed)");
 	}
 }
 
 int main(int argc, char **argv)
 {
-	struct kvmuf_vcpu_result *res;
-	struct kvmuf_vm *vm;
+	struct kvmuf_vcpu_result *res = NULL;
+	struct kvmuf_snap snap = { 0 };
+	struct kvmuf_uf *uf = NULL;
+	struct kvmuf_vm *vm = NULL;
 	struct options o;
+	int ok = 0, ret, status = EXIT_FAILURE;
+	char ufdesc[128];
 	uint64_t pages;
-	double seconds;
-	int ok, ret;
+	double seconds = 0;
 
 	parse_args(argc, argv, &o);
+	if (o.snap_path && open_snapshot(&o, &snap) < 0)
+		return EXIT_USAGE;
 
 	ret = kvmuf_vm_create(&o.cfg, &vm);
 	if (ret == KVMUF_CREATE_NOKVM) {
 		printf(PROG ": SKIP: /dev/kvm: %s\n", strerror(errno));
-		return EXIT_SKIP;
+		status = EXIT_SKIP;
+		goto out;
 	}
 	if (ret != KVMUF_CREATE_OK) {
 		fprintf(stderr, PROG ": cannot set up the VM\n");
-		return EXIT_FAILURE;
+		goto out;
 	}
 	res = calloc(o.cfg.nr_vcpus, sizeof(*res));
 	if (!res) {
 		perror(PROG ": calloc");
-		kvmuf_vm_destroy(vm);
-		return EXIT_FAILURE;
+		goto out;
 	}
 
-	/* A fresh VM holds zeroes: give verify mode something to verify. */
-	if (o.mode == KVMUF_MODE_VERIFY)
-		kvmuf_vm_fill_pattern(vm, o.seed);
+	if (o.uf.mode != KVMUF_UF_OFF) {
+		o.uf.snap = o.snap_path ? &snap : NULL;
+		o.uf.seed = o.seed;
+		/* The daemon checks its snapshot's seed when the seed matters. */
+		o.uf.send_seed = o.mode != KVMUF_MODE_READ;
+		o.uf.verbose = !o.quiet;
+		ret = kvmuf_uf_setup(vm, &o.uf, &uf);
+		if (ret == KVMUF_UF_SETUP_SKIP) {
+			printf(PROG ": SKIP: " KVMUF_DEVICE_PATH ": %s\n", strerror(errno));
+			status = EXIT_SKIP;
+			goto out;
+		}
+		if (ret != KVMUF_UF_SETUP_OK) {
+			fprintf(stderr, PROG ": cannot set up kvm-userfault\n");
+			goto out;
+		}
+	}
 
-	ok = kvmuf_vm_run(vm, o.mode, o.seed, res, &seconds) == 0 &&
-	     kvmuf_vm_check_results(vm, o.mode, o.seed, res) == 0;
+	/*
+	 * Pre-filling.  With -u the host must NOT write the test memory: every
+	 * page is missing and its data must come from the server (daemon or
+	 * in-process) when the guest first touches it.  Without -u a fresh VM
+	 * holds zeroes: load the snapshot if there is one (any mode, so that
+	 * the final compare holds), else give verify mode something to verify.
+	 */
+	if (!uf) {
+		if (o.snap_path) {
+			if (kvmuf_vm_fill_snapshot(vm, &snap) < 0)
+				goto out;
+		} else if (o.mode == KVMUF_MODE_VERIFY) {
+			kvmuf_vm_fill_pattern(vm, o.seed);
+		}
+	}
 
-	if (!o.quiet)
-		print_vcpus(vm, res);
+	ok = kvmuf_vm_run(vm, o.mode, o.seed, res, &seconds) == 0;
+	if (uf && kvmuf_uf_finish(uf) < 0)
+		ok = 0;
+	if (ok && kvmuf_vm_check_results(vm, o.mode, o.seed, res) < 0)
+		ok = 0;
+	/* Every page, all 4 KiB of it, must be the snapshot's page of its GFN. */
+	if (ok && o.snap_path && kvmuf_vm_compare_snapshot(vm, &snap) != 0)
+		ok = 0;
+
+	if (!o.quiet) {
+		print_vcpus(vm, res, uf, o.uf.mode);
+		if (uf)
+			kvmuf_uf_print(uf);
+	}
 	pages = o.cfg.nr_vcpus * kvmuf_vm_region_pages(vm);
-	printf(PROG ": %u vcpus, %llu pages, %.6f s, %.0f pages/s, mode %s, mem %s: %s\n",
+	printf(PROG ": %u vcpus, %llu pages, %.6f s, %.0f pages/s, mode %s, mem %s, %s: %s\n",
 	       o.cfg.nr_vcpus, (unsigned long long)pages, seconds,
 	       rate(pages, seconds), kvmuf_mode_name(o.mode),
-	       kvmuf_backing_name(o.cfg.backing), ok ? "OK" : "FAILED");
-
+	       kvmuf_backing_name(o.cfg.backing),
+	       kvmuf_uf_summary(uf, ufdesc, sizeof(ufdesc)), ok ? "OK" : "FAILED");
+	status = ok ? EXIT_SUCCESS : EXIT_FAILURE;
+out:
+	fflush(stdout);
+	kvmuf_uf_destroy(uf);		/* closes the daemon socket */
 	free(res);
 	kvmuf_vm_destroy(vm);
-	return ok ? EXIT_SUCCESS : EXIT_FAILURE;
+	if (o.snap_path)
+		kvmuf_snap_close(&snap);
+	return status;
 }

@@ -26,17 +26,16 @@
 #include <stdint.h>
 #include <linux/kvm.h>
 
-#ifndef KVMUF_PAGE_SIZE	/* also defined, equal, by <linux/kvm_userfault.h> */
 /*
- * Spelled exactly as in <linux/kvm_userfault.h>, so that a file including
- * both headers (in either order) sees one identical definition.
+ * Also defined by <linux/kvm_userfault.h>, spelled exactly the same, so
+ * that a file including both headers (in either order) sees one identical
+ * definition.
  */
 #ifndef KVMUF_PAGE_SHIFT
 #define KVMUF_PAGE_SHIFT	12
 #endif
 #ifndef KVMUF_PAGE_SIZE
 #define KVMUF_PAGE_SIZE		(1ULL << KVMUF_PAGE_SHIFT)
-#endif
 #endif
 #define KVMUF_SLOT_SYSTEM	0
 #define KVMUF_SLOT_TEST		1

@@ -1,0 +1,189 @@
+// SPDX-License-Identifier: GPL-2.0
+/* handoff - see handoff.h. */
+#define _GNU_SOURCE
+#include "handoff.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "kvmuf.h"
+
+_Static_assert(sizeof(struct kvmuf_handoff) == 88, "handoff layout");
+_Static_assert(sizeof(struct kvmuf_handoff_ack) == 128, "ack layout");
+
+__attribute__((format(printf, 3, 4)))
+static void set_err(char *err, size_t len, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!err || !len)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, len, fmt, ap);
+	va_end(ap);
+}
+
+int kvmuf_handoff_validate(const struct kvmuf_handoff *h, size_t len,
+			   unsigned int nfds, char *err, size_t errlen)
+{
+	uint64_t max_gfn = UINT64_MAX >> 12;
+	unsigned int want_fds;
+
+	if (len != sizeof(*h)) {
+		set_err(err, errlen, "handoff of %zu bytes, expected %zu",
+			len, sizeof(*h));
+		return -EPROTO;
+	}
+	if (h->magic != KVMUF_HANDOFF_MAGIC || h->size != sizeof(*h)) {
+		set_err(err, errlen, "not a kvmuf handoff (magic 0x%x, size %u)",
+			h->magic, h->size);
+		return -EPROTO;
+	}
+	if (h->version != KVMUF_HANDOFF_VERSION) {
+		set_err(err, errlen, "handoff version %u, expected %u",
+			h->version, KVMUF_HANDOFF_VERSION);
+		return -EPROTO;
+	}
+	if (h->flags & ~KVMUF_HANDOFF_FLAGS) {
+		set_err(err, errlen, "unknown handoff flags 0x%x", h->flags);
+		return -EINVAL;
+	}
+	for (unsigned int i = 0; i < sizeof(h->reserved) / sizeof(h->reserved[0]); i++) {
+		if (h->reserved[i]) {
+			set_err(err, errlen, "handoff reserved field %u is not zero", i);
+			return -EINVAL;
+		}
+	}
+	want_fds = (h->flags & KVMUF_HANDOFF_MEMFD) ? 2 : 1;
+	if (nfds != want_fds) {
+		set_err(err, errlen, "handoff came with %u fds, expected %u", nfds,
+			want_fds);
+		return -EPROTO;
+	}
+	if (h->npages == 0 || h->base_gfn > max_gfn ||
+	    h->npages > max_gfn - h->base_gfn + 1) {
+		set_err(err, errlen, "bad memory range: gfn 0x%llx, %llu pages",
+			(unsigned long long)h->base_gfn,
+			(unsigned long long)h->npages);
+		return -EINVAL;
+	}
+	if (h->flags & KVMUF_HANDOFF_MEMFD) {
+		if (h->memfd_offset & 4095) {
+			set_err(err, errlen, "memfd offset 0x%llx is not page aligned",
+				(unsigned long long)h->memfd_offset);
+			return -EINVAL;
+		}
+		if (h->npages > (UINT64_MAX >> 12) ||
+		    h->memfd_offset > UINT64_MAX - (h->npages << 12)) {
+			set_err(err, errlen, "memfd offset 0x%llx + %llu pages overflows",
+				(unsigned long long)h->memfd_offset,
+				(unsigned long long)h->npages);
+			return -EINVAL;
+		}
+	} else if (h->memfd_offset) {
+		set_err(err, errlen, "memfd offset without a memfd");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int kvmuf_handoff_send(int sock, const struct kvmuf_handoff *h, int devfd,
+		       int memfd)
+{
+	int fds[2] = { devfd, memfd };
+	unsigned int nfds = (h->flags & KVMUF_HANDOFF_MEMFD) ? 2 : 1;
+	int ret;
+
+	ret = kvmuf_send_fds(sock, fds, nfds, h, sizeof(*h));
+	if (ret < 0)
+		return ret;
+	return 0;
+}
+
+int kvmuf_handoff_recv(int sock, struct kvmuf_handoff *h, int *devfd,
+		       int *memfd, char *err, size_t errlen)
+{
+	int fds[KVMUF_HANDOFF_MAX_FDS];
+	unsigned int nfds = 0;
+	int ret;
+
+	*devfd = *memfd = -1;
+	memset(h, 0, sizeof(*h));
+	ret = kvmuf_recv_fds(sock, fds, KVMUF_HANDOFF_MAX_FDS, &nfds, h, sizeof(*h));
+	if (ret < 0) {
+		set_err(err, errlen, "receiving the handoff: %s", kvmuf_strerror(ret));
+		return ret;
+	}
+	if (ret == 0 && nfds == 0) {
+		set_err(err, errlen, "the VMM closed the socket before the handoff");
+		return -EPIPE;
+	}
+	ret = kvmuf_handoff_validate(h, (size_t)ret, nfds, err, errlen);
+	if (ret < 0) {
+		for (unsigned int i = 0; i < nfds; i++)
+			close(fds[i]);
+		return ret;
+	}
+	*devfd = fds[0];
+	if (nfds > 1)
+		*memfd = fds[1];
+	return 0;
+}
+
+int kvmuf_handoff_ack_send(int sock, int status, unsigned int threads,
+			   uint64_t snap_base_gfn, uint64_t snap_npages,
+			   const char *message)
+{
+	struct kvmuf_handoff_ack ack = {
+		.magic = KVMUF_HANDOFF_MAGIC,
+		.version = KVMUF_HANDOFF_VERSION,
+		.status = status,
+		.threads = threads,
+		.snap_base_gfn = snap_base_gfn,
+		.snap_npages = snap_npages,
+	};
+	ssize_t n;
+
+	if (message)
+		snprintf(ack.message, sizeof(ack.message), "%s", message);
+	do {
+		n = send(sock, &ack, sizeof(ack), MSG_NOSIGNAL);
+	} while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return -errno;
+	return n == (ssize_t)sizeof(ack) ? 0 : -EPROTO;
+}
+
+int kvmuf_handoff_ack_recv(int sock, struct kvmuf_handoff_ack *ack,
+			   int timeout_ms)
+{
+	struct pollfd pfd = { .fd = sock, .events = POLLIN };
+	ssize_t n;
+	int ret;
+
+	do {
+		ret = poll(&pfd, 1, timeout_ms);
+	} while (ret < 0 && errno == EINTR);
+	if (ret < 0)
+		return -errno;
+	if (ret == 0)
+		return -ETIMEDOUT;
+	memset(ack, 0, sizeof(*ack));
+	do {
+		n = recv(sock, ack, sizeof(*ack), MSG_DONTWAIT);
+	} while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return errno == ECONNRESET ? -EPIPE : -errno;
+	if (n == 0)
+		return -EPIPE;
+	if (n != (ssize_t)sizeof(*ack) || ack->magic != KVMUF_HANDOFF_MAGIC ||
+	    ack->version != KVMUF_HANDOFF_VERSION)
+		return -EPROTO;
+	ack->message[sizeof(ack->message) - 1] = '\0';
+	return 0;
+}

@@ -1,0 +1,564 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * kvmuf-daemon - the reference page server for kvm-userfault.
+ *
+ * Listens on a unix socket, accepts one VMM, receives its attached
+ * /dev/kvm-userfault fd (and the guest memfd) as described in handoff.h,
+ * and serves the guest's missing pages from a snapshot image (snapshot.h)
+ * with worker threads (serve.h) until the VMM closes the socket, the VM goes
+ * away (poll reports EPOLLHUP), or SIGTERM/SIGINT.  Then it prints one
+ * summary line on stdout.
+ *
+ * Exit status: 0 served without duplicates, out-of-range faults or errors;
+ * 1 otherwise or on a setup failure; 2 bad arguments.
+ */
+#define _GNU_SOURCE
+#include <ctype.h>
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "kvmuf.h"
+#include "handoff.h"
+#include "serve.h"
+#include "snapshot.h"
+
+#define PROG			"kvmuf-daemon"
+#define EXIT_USAGE		2
+#define DEFAULT_THREADS		2
+#define MAX_THREADS		1024
+#define DEFAULT_POLL_MS		50
+#define HANDOFF_TIMEOUT_MS	10000
+#define INFO_REFRESH_MS		250
+#define MAX_LOGGED		16
+
+struct options {
+	const char *sock_path;
+	const char *snap_path;
+	unsigned int threads;
+	int poll_ms;
+	unsigned int accept_timeout_s;	/* 0: forever */
+	int quiet;
+};
+
+static struct options opt;
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: " PROG " -l SOCKET -f SNAPSHOT [-t THREADS] [-p POLL_MS] [-w SECONDS] [-q]\n"
+		"  -l SOCKET    unix socket to listen on (SOCK_SEQPACKET); one VMM connects and\n"
+		"               hands over its attached /dev/kvm-userfault fd (and guest memfd)\n"
+		"  -f SNAPSHOT  snapshot image to serve pages from (made by kvmuf-mksnap)\n"
+		"  -t THREADS   worker threads; worker w drains rings r with r %% THREADS == w\n"
+		"               (default %d, at most one per ring)\n"
+		"  -p POLL_MS   idle sleep of a worker in poll(), 1..1000 ms (default %d)\n"
+		"  -w SECONDS   give up if no VMM connects within SECONDS (default: wait forever)\n"
+		"  -q           quiet: print only the summary line\n"
+		"  -h           this help\n"
+		"Serves until the VMM closes the socket, the VM goes away, or SIGTERM/SIGINT;\n"
+		"then prints one summary line on stdout.\n"
+		"exit status: 0 no duplicates, out-of-range faults or errors; 1 otherwise or setup\n"
+		"failure; 2 bad arguments\n",
+		DEFAULT_THREADS, DEFAULT_POLL_MS);
+}
+
+__attribute__((format(printf, 1, 2), noreturn))
+static void bad_usage(const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, PROG ": ");
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\n");
+	usage(stderr);
+	exit(EXIT_USAGE);
+}
+
+/* Informational output (stderr), silenced by -q. */
+__attribute__((format(printf, 1, 2)))
+static void info(const char *fmt, ...)
+{
+	va_list ap;
+
+	if (opt.quiet)
+		return;
+	fprintf(stderr, PROG ": ");
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\n");
+}
+
+/* Errors (stderr), always printed. */
+__attribute__((format(printf, 1, 2)))
+static void err(const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, PROG ": ");
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\n");
+}
+
+static int parse_uint(const char *s, unsigned long min, unsigned long max,
+		      unsigned long *val)
+{
+	unsigned long v;
+	char *end;
+
+	if (!isdigit((unsigned char)*s))
+		return -1;
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (errno || *end || v < min || v > max)
+		return -1;
+	*val = v;
+	return 0;
+}
+
+static void parse_args(int argc, char **argv)
+{
+	unsigned long v;
+	int c;
+
+	opt = (struct options) {
+		.threads = DEFAULT_THREADS,
+		.poll_ms = DEFAULT_POLL_MS,
+	};
+	while ((c = getopt(argc, argv, "l:f:t:p:w:qh")) != -1) {
+		switch (c) {
+		case 'l': opt.sock_path = optarg; break;
+		case 'f': opt.snap_path = optarg; break;
+		case 't':
+			if (parse_uint(optarg, 1, MAX_THREADS, &v) < 0)
+				bad_usage("-t: need a thread count from 1 to %d", MAX_THREADS);
+			opt.threads = (unsigned int)v;
+			break;
+		case 'p':
+			if (parse_uint(optarg, 1, 1000, &v) < 0)
+				bad_usage("-p: need 1..1000 ms");
+			opt.poll_ms = (int)v;
+			break;
+		case 'w':
+			if (parse_uint(optarg, 1, 86400, &v) < 0)
+				bad_usage("-w: need 1..86400 seconds");
+			opt.accept_timeout_s = (unsigned int)v;
+			break;
+		case 'q': opt.quiet = 1; break;
+		case 'h': usage(stdout); exit(0);
+		default:  usage(stderr); exit(EXIT_USAGE);
+		}
+	}
+	if (optind < argc)
+		bad_usage("unexpected argument '%s'", argv[optind]);
+	if (!opt.sock_path)
+		bad_usage("-l SOCKET is required");
+	if (!opt.snap_path)
+		bad_usage("-f SNAPSHOT is required");
+}
+
+/* ---- setup ---- */
+
+/* SIGTERM, SIGINT and SIGHUP arrive through a signalfd (blocked in every thread). */
+static int setup_signals(void)
+{
+	sigset_t set;
+	int fd;
+
+	signal(SIGPIPE, SIG_IGN);
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	if (sigprocmask(SIG_BLOCK, &set, NULL) < 0) {
+		err("sigprocmask: %s", strerror(errno));
+		return -1;
+	}
+	fd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+	if (fd < 0)
+		err("signalfd: %s", strerror(errno));
+	return fd;
+}
+
+static int listen_on(const char *path)
+{
+	struct sockaddr_un addr = { .sun_family = AF_UNIX };
+	struct stat st;
+	int fd;
+
+	if (strlen(path) >= sizeof(addr.sun_path)) {
+		err("%s: socket path too long (max %zu bytes)", path,
+		    sizeof(addr.sun_path) - 1);
+		return -1;
+	}
+	strcpy(addr.sun_path, path);
+	/* A stale socket of an earlier run is replaced; anything else is not. */
+	if (lstat(path, &st) == 0) {
+		if (!S_ISSOCK(st.st_mode)) {
+			err("%s: exists and is not a socket", path);
+			return -1;
+		}
+		unlink(path);
+	}
+	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		err("socket: %s", strerror(errno));
+		return -1;
+	}
+	if (bind(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0 ||
+	    listen(fd, 1) < 0) {
+		err("%s: %s", path, strerror(errno));
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* Name of a signal read from the signalfd, or NULL if none is pending. */
+static const char *take_signal(int sigfd)
+{
+	struct signalfd_siginfo si;
+
+	if (read(sigfd, &si, sizeof(si)) != (ssize_t)sizeof(si))
+		return NULL;
+	switch (si.ssi_signo) {
+	case SIGTERM: return "SIGTERM";
+	case SIGINT:  return "SIGINT";
+	case SIGHUP:  return "SIGHUP";
+	}
+	return "a signal";
+}
+
+/*
+ * Wait for @fd to become readable, watching the signalfd: 1 readable,
+ * 0 timeout, -1 signal (*@sig names it) or poll error.
+ */
+static int wait_readable(int fd, int sigfd, int timeout_ms, const char **sig)
+{
+	struct pollfd p[2] = {
+		{ .fd = fd, .events = POLLIN },
+		{ .fd = sigfd, .events = POLLIN },
+	};
+
+	for (;;) {
+		int ret = poll(p, 2, timeout_ms);
+
+		if (ret < 0 && errno == EINTR)
+			continue;
+		if (ret < 0) {
+			err("poll: %s", strerror(errno));
+			*sig = NULL;
+			return -1;
+		}
+		if (ret == 0)
+			return 0;
+		if (p[1].revents & POLLIN) {
+			*sig = take_signal(sigfd);
+			if (*sig)
+				return -1;
+		}
+		if (p[0].revents)
+			return 1;
+	}
+}
+
+/* What the daemon serves, filled from the handoff and the snapshot. */
+struct session {
+	struct kvmuf_snap snap;
+	struct kvmuf_handoff h;
+	struct kvmuf *k;
+	void *mem;			/* memfd mapping, or NULL */
+	size_t mem_size;
+	struct kvmuf_info info;		/* last good KVMUF_GET_INFO */
+	int have_info;
+};
+
+static void refresh_info(struct session *ss)
+{
+	struct kvmuf_info i;
+
+	if (kvmuf_info(ss->k, &i) == 0) {
+		ss->info = i;
+		ss->have_info = 1;
+	}
+}
+
+/*
+ * Check the handoff against the snapshot and take the fds: 0, or negative
+ * errno with @msg set (the fds are closed then).
+ */
+static int take_handoff(struct session *ss, int devfd, int memfd, char *msg,
+			size_t len)
+{
+	const struct kvmuf_handoff *h = &ss->h;
+	const struct kvmuf_snap_header *sh = &ss->snap.hdr;
+	int ret;
+
+	if ((h->flags & KVMUF_HANDOFF_SEED) && h->seed != sh->seed) {
+		snprintf(msg, len, "snapshot seed 0x%llx, VMM seed 0x%llx",
+			 (unsigned long long)sh->seed, (unsigned long long)h->seed);
+		ret = -EINVAL;
+		goto fail;
+	}
+	if (memfd >= 0) {
+		struct stat st;
+
+		ss->mem_size = (size_t)(h->npages * KVMUF_SNAP_PAGE);
+		if (fstat(memfd, &st) < 0) {
+			ret = -errno;
+			snprintf(msg, len, "memfd: fstat: %s", strerror(-ret));
+			goto fail;
+		}
+		if ((uint64_t)st.st_size < h->memfd_offset + ss->mem_size) {
+			snprintf(msg, len, "memfd of %llu bytes is smaller than the guest memory",
+				 (unsigned long long)st.st_size);
+			ret = -EINVAL;
+			goto fail;
+		}
+		ss->mem = mmap(NULL, ss->mem_size, PROT_READ | PROT_WRITE,
+			       MAP_SHARED, memfd, (off_t)h->memfd_offset);
+		if (ss->mem == MAP_FAILED) {
+			ss->mem = NULL;
+			ret = -errno;
+			snprintf(msg, len, "memfd: mmap: %s", strerror(-ret));
+			goto fail;
+		}
+		/* 4 KiB pages only, as in the VMM's own mapping. */
+		madvise(ss->mem, ss->mem_size, MADV_NOHUGEPAGE);
+		close(memfd);
+		memfd = -1;
+	}
+	ret = kvmuf_from_fd(devfd, &ss->k);
+	if (ret < 0) {
+		snprintf(msg, len, "device fd: %s", kvmuf_strerror(ret));
+		goto fail;
+	}
+	return 0;
+fail:
+	if (memfd >= 0)
+		close(memfd);
+	close(devfd);
+	return ret;
+}
+
+/* Accept the VMM and take its handoff: the connected socket, or -1. */
+static int accept_vmm(int lsock, int sigfd, struct session *ss)
+{
+	int timeout = opt.accept_timeout_s ? (int)opt.accept_timeout_s * 1000 : -1;
+	int sock, devfd, memfd, ret;
+	const char *sig = NULL;
+	char msg[96] = "";
+
+	ret = wait_readable(lsock, sigfd, timeout, &sig);
+	if (ret <= 0) {
+		if (ret == 0)
+			err("no VMM connected within %u s", opt.accept_timeout_s);
+		else if (sig)
+			err("%s before a VMM connected", sig);
+		return -1;
+	}
+	sock = accept4(lsock, NULL, NULL, SOCK_CLOEXEC);
+	if (sock < 0) {
+		err("accept: %s", strerror(errno));
+		return -1;
+	}
+
+	ret = wait_readable(sock, sigfd, HANDOFF_TIMEOUT_MS, &sig);
+	if (ret <= 0) {
+		if (ret == 0)
+			err("the VMM sent no handoff within %d s", HANDOFF_TIMEOUT_MS / 1000);
+		else if (sig)
+			err("%s during the handoff", sig);
+		close(sock);
+		return -1;
+	}
+	ret = kvmuf_handoff_recv(sock, &ss->h, &devfd, &memfd, msg, sizeof(msg));
+	if (ret == 0)
+		ret = take_handoff(ss, devfd, memfd, msg, sizeof(msg));
+	if (ret < 0) {
+		err("refusing the VMM: %s", msg);
+		kvmuf_handoff_ack_send(sock, ret, 0, ss->snap.hdr.base_gfn,
+				       ss->snap.hdr.npages, msg);
+		close(sock);
+		return -1;
+	}
+	return sock;
+}
+
+/* ---- serving ---- */
+
+/*
+ * Serve until the VMM closes the socket, the server ends on its own (VM
+ * gone), or a signal.  Returns why it stopped.
+ */
+static const char *serve_loop(int sock, int sigfd, struct kvmuf_server *srv,
+			      struct session *ss)
+{
+	struct pollfd p[3] = {
+		{ .fd = sock, .events = POLLIN | POLLRDHUP },
+		{ .fd = sigfd, .events = POLLIN },
+		{ .fd = kvmuf_server_done_fd(srv), .events = POLLIN },
+	};
+	const char *sig;
+	char buf[256];
+
+	for (;;) {
+		int ret = poll(p, 3, INFO_REFRESH_MS);
+
+		if (ret < 0 && errno != EINTR) {
+			err("poll: %s", strerror(errno));
+			return "a poll error";
+		}
+		refresh_info(ss);
+		if (ret <= 0)
+			continue;
+		if (p[2].revents & POLLIN) {
+			struct kvmuf_server_stats st;
+
+			kvmuf_server_stats(srv, &st);
+			return st.detached ? "the VM is gone (device fd detached)" :
+					     "a fatal serving error";
+		}
+		if ((p[1].revents & POLLIN) && (sig = take_signal(sigfd)))
+			return sig;
+		if (p[0].revents) {
+			ssize_t n = recv(sock, buf, sizeof(buf), MSG_DONTWAIT);
+
+			if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
+				return "the VMM closed the socket";
+			if (n > 0)
+				info("ignoring %zd unexpected bytes from the VMM", n);
+		}
+	}
+}
+
+static void warn_coverage(const struct session *ss)
+{
+	const struct kvmuf_snap_header *sh = &ss->snap.hdr;
+	uint64_t lo = ss->h.base_gfn, hi = ss->h.base_gfn + ss->h.npages;
+	uint64_t slo = sh->base_gfn, shi = sh->base_gfn + sh->npages;
+	uint64_t covered = 0;
+
+	if (slo < hi && lo < shi)
+		covered = (hi < shi ? hi : shi) - (lo > slo ? lo : slo);
+	if (covered < ss->h.npages)
+		info("warning: %llu of %llu guest pages are not in the snapshot; their faults will be out-of-range",
+		     (unsigned long long)(ss->h.npages - covered),
+		     (unsigned long long)ss->h.npages);
+}
+
+int main(int argc, char **argv)
+{
+	struct kvmuf_server_stats st = { 0 };
+	struct kvmuf_server_config cfg;
+	struct kvmuf_server *srv = NULL;
+	struct session ss = { 0 };
+	int lsock, sock, sigfd, ret, ok;
+	char msg[96];
+	const char *why;
+
+	parse_args(argc, argv);
+	sigfd = setup_signals();
+	if (sigfd < 0)
+		return EXIT_FAILURE;
+	if (kvmuf_snap_open(opt.snap_path, &ss.snap, msg, sizeof(msg)) < 0) {
+		err("%s", msg);
+		return EXIT_FAILURE;
+	}
+	lsock = listen_on(opt.sock_path);
+	if (lsock < 0)
+		return EXIT_FAILURE;
+	info("listening on %s; snapshot %s: %llu pages from gfn 0x%llx, seed 0x%llx",
+	     opt.sock_path, opt.snap_path, (unsigned long long)ss.snap.hdr.npages,
+	     (unsigned long long)ss.snap.hdr.base_gfn,
+	     (unsigned long long)ss.snap.hdr.seed);
+
+	/* One VMM only: stop listening once it is connected. */
+	sock = accept_vmm(lsock, sigfd, &ss);
+	close(lsock);
+	unlink(opt.sock_path);
+	if (sock < 0)
+		return EXIT_FAILURE;
+
+	refresh_info(&ss);
+	cfg = (struct kvmuf_server_config) {
+		.ctx = ss.k,
+		.nr_threads = opt.threads,
+		.geom = {
+			.snap_base_gfn = ss.snap.hdr.base_gfn,
+			.snap_npages = ss.snap.hdr.npages,
+			.mem_base_gfn = ss.h.base_gfn,
+			.mem_npages = ss.h.npages,
+		},
+		.snap_data = ss.snap.data,
+		.mem = ss.mem,
+		.poll_ms = opt.poll_ms,
+		.log_prefix = opt.quiet ? NULL : PROG,
+		.max_logged = MAX_LOGGED,
+	};
+	ret = kvmuf_server_start(&cfg, &srv);
+	if (ret < 0) {
+		snprintf(msg, sizeof(msg), "cannot start the server: %s",
+			 kvmuf_strerror(ret));
+		err("%s", msg);
+		kvmuf_handoff_ack_send(sock, ret, 0, ss.snap.hdr.base_gfn,
+				       ss.snap.hdr.npages, msg);
+		kvmuf_close(ss.k);
+		return EXIT_FAILURE;
+	}
+	kvmuf_server_stats(srv, &st);
+	ret = kvmuf_handoff_ack_send(sock, 0, st.threads, ss.snap.hdr.base_gfn,
+				     ss.snap.hdr.npages, NULL);
+	if (ret < 0)
+		err("sending the ack: %s", kvmuf_strerror(ret));
+	info("serving gfn 0x%llx-0x%llx (%llu pages, %u vCPUs, %s memory, %s mode): %u rings, %u threads",
+	     (unsigned long long)ss.h.base_gfn,
+	     (unsigned long long)(ss.h.base_gfn + ss.h.npages - 1),
+	     (unsigned long long)ss.h.npages, ss.h.nr_vcpus,
+	     ss.mem ? "memfd" : "anonymous",
+	     (ss.h.attach_flags & KVMUF_ATTACH_EXIT) ? "exit" : "park",
+	     kvmuf_nr_rings(ss.k), st.threads);
+	warn_coverage(&ss);
+
+	why = ret < 0 ? "the VMM is gone" : serve_loop(sock, sigfd, srv, &ss);
+	info("stopping: %s", why);
+	kvmuf_server_stop(srv, &st);
+	refresh_info(&ss);
+	kvmuf_close(ss.k);		/* the last reference detaches the VM */
+	close(sock);
+	if (ss.mem)
+		munmap(ss.mem, ss.mem_size);
+	kvmuf_snap_close(&ss.snap);
+
+	if (st.out_of_range)
+		info("first out-of-range gfn 0x%llx", (unsigned long long)st.first_oor_gfn);
+	if (st.duplicates)
+		info("first duplicate gfn 0x%llx", (unsigned long long)st.first_dup_gfn);
+	ok = kvmuf_server_stats_ok(&st);
+	printf(PROG ": served %llu pages (%.1f MiB) in %.3f s by %u threads, faults %llu, deduped %llu, duplicates %llu, out-of-range %llu, unchanged %llu, errors %llu\n",
+	       (unsigned long long)st.served,
+	       (double)st.served * KVMUF_SNAP_PAGE / (1024.0 * 1024.0), st.seconds,
+	       st.threads, (unsigned long long)ss.info.faults,
+	       (unsigned long long)ss.info.deduped,
+	       (unsigned long long)st.duplicates,
+	       (unsigned long long)st.out_of_range,
+	       (unsigned long long)st.unchanged, (unsigned long long)st.errors);
+	fflush(stdout);
+	close(sigfd);
+	return ok ? EXIT_SUCCESS : EXIT_FAILURE;
+}

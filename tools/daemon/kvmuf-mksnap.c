@@ -1,0 +1,155 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * kvmuf-mksnap - write a memory snapshot image for kvmuf-daemon (format and
+ * page pattern: snapshot.h), or check one with -V.
+ *
+ * Exit status: 0 ok, 1 failure (or -V found a bad page), 2 bad arguments.
+ */
+#define _GNU_SOURCE
+#include <ctype.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "snapshot.h"
+
+#define PROG		"kvmuf-mksnap"
+#define EXIT_USAGE	2
+#define DEFAULT_GFN	0x100000ULL		/* kvmuf-vmm's test memory: 4 GiB */
+#define DEFAULT_SEED	0x6b766d7566ULL		/* kvmuf-vmm's default seed */
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: " PROG " -o FILE -n PAGES [-g BASE_GFN] [-s SEED]\n"
+		"       " PROG " -V FILE\n"
+		"  -o FILE      snapshot to write (truncated): a 4 KiB header, then PAGES pages\n"
+		"  -n PAGES     number of 4 KiB pages, > 0\n"
+		"  -g BASE_GFN  GFN of the first page, hex or decimal (default 0x%llx, the\n"
+		"               first page of kvmuf-vmm's test memory)\n"
+		"  -s SEED      64-bit hex seed (default 0x%llx, kvmuf-vmm's default)\n"
+		"  -V FILE      check every page of an existing snapshot against the pattern\n"
+		"  -h           this help\n"
+		"Page i holds gfn = BASE_GFN + i: its first u64 is gpa ^ SEED (gpa = gfn << 12,\n"
+		"what kvmuf-vmm -c checks), every other u64 a function of (gpa, offset, SEED).\n",
+		DEFAULT_GFN, DEFAULT_SEED);
+}
+
+__attribute__((format(printf, 1, 2), noreturn))
+static void bad_usage(const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, PROG ": ");
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\n");
+	usage(stderr);
+	exit(EXIT_USAGE);
+}
+
+/* Strict unsigned parse in @base (0: C prefixes): no blanks, sign, overflow. */
+static int parse_u64(const char *s, int base, uint64_t *val)
+{
+	unsigned long long v;
+	char *end;
+
+	if (!isxdigit((unsigned char)*s))
+		return -1;
+	errno = 0;
+	v = strtoull(s, &end, base);
+	if (errno || end == s || *end)
+		return -1;
+	*val = v;
+	return 0;
+}
+
+static int verify(const char *path)
+{
+	struct kvmuf_snap s;
+	uint64_t bad = 0, first = 0;
+	char msg[160], what[96];
+	long off = -1;
+
+	if (kvmuf_snap_open(path, &s, msg, sizeof(msg)) < 0) {
+		fprintf(stderr, PROG ": %s\n", msg);
+		return EXIT_FAILURE;
+	}
+	for (uint64_t i = 0; i < s.hdr.npages; i++) {
+		const unsigned char *page = s.data + i * KVMUF_SNAP_PAGE;
+		long o = kvmuf_snap_check_page(page, s.hdr.base_gfn + i, s.hdr.seed);
+
+		if (o < 0)
+			continue;
+		if (bad++ == 0) {
+			first = s.hdr.base_gfn + i;
+			off = o;
+			kvmuf_snap_describe(page, s.hdr.seed, what, sizeof(what));
+		}
+	}
+	if (bad)
+		printf(PROG ": %s: %llu of %llu pages bad, first gfn 0x%llx at offset %ld (%s)\n",
+		       path, (unsigned long long)bad,
+		       (unsigned long long)s.hdr.npages,
+		       (unsigned long long)first, off, what);
+	else
+		printf(PROG ": %s: %llu pages from gfn 0x%llx, seed 0x%llx: OK\n",
+		       path, (unsigned long long)s.hdr.npages,
+		       (unsigned long long)s.hdr.base_gfn,
+		       (unsigned long long)s.hdr.seed);
+	kvmuf_snap_close(&s);
+	return bad ? EXIT_FAILURE : EXIT_SUCCESS;
+}
+
+int main(int argc, char **argv)
+{
+	uint64_t npages = 0, gfn = DEFAULT_GFN, seed = DEFAULT_SEED;
+	const char *out = NULL, *check = NULL;
+	char msg[160];
+	int c, have_n = 0;
+
+	while ((c = getopt(argc, argv, "o:n:g:s:V:h")) != -1) {
+		switch (c) {
+		case 'o': out = optarg; break;
+		case 'n':
+			if (parse_u64(optarg, 10, &npages) < 0 || npages == 0)
+				bad_usage("-n: need a page count > 0");
+			have_n = 1;
+			break;
+		case 'g':
+			if (parse_u64(optarg, 0, &gfn) < 0)
+				bad_usage("-g: need a GFN (hex with 0x, or decimal)");
+			break;
+		case 's':
+			if (parse_u64(optarg, 16, &seed) < 0)
+				bad_usage("-s: need a 64-bit hex value");
+			break;
+		case 'V': check = optarg; break;
+		case 'h': usage(stdout); return 0;
+		default:  usage(stderr); return EXIT_USAGE;
+		}
+	}
+	if (optind < argc)
+		bad_usage("unexpected argument '%s'", argv[optind]);
+	if (check) {
+		if (out || have_n)
+			bad_usage("-V takes no other option");
+		return verify(check);
+	}
+	if (!out || !have_n)
+		bad_usage("-o FILE and -n PAGES are required");
+
+	if (kvmuf_snap_write(out, gfn, npages, seed, msg, sizeof(msg)) < 0) {
+		fprintf(stderr, PROG ": %s\n", msg);
+		return EXIT_FAILURE;
+	}
+	printf(PROG ": wrote %s: %llu pages (%.1f MiB) from gfn 0x%llx, seed 0x%llx\n",
+	       out, (unsigned long long)npages,
+	       (double)npages * KVMUF_SNAP_PAGE / (1024.0 * 1024.0),
+	       (unsigned long long)gfn, (unsigned long long)seed);
+	return EXIT_SUCCESS;
+}

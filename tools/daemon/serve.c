@@ -1,0 +1,471 @@
+// SPDX-License-Identifier: GPL-2.0
+/* serve - the shared page server, see serve.h. */
+#define _GNU_SOURCE
+#include "serve.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#define PAGE		4096u
+#define CONSUME_MAX	256		/* entries per kvmuf_ring_consume() */
+#define BATCH_MAX	KVMUF_MAX_BATCH	/* elements per resolve ioctl */
+#define MERGE_MAX	1024		/* pages per batch element */
+#define NO_GFN		UINT64_MAX
+
+struct worker {
+	struct kvmuf_server *s;
+	unsigned int id;
+	pthread_t thread;
+	size_t nr;			/* batch elements */
+	struct kvmuf_fault faults[CONSUME_MAX];
+	union {
+		struct kvmuf_copy copies[BATCH_MAX];
+		struct kvmuf_gfn_range ranges[BATCH_MAX];
+	};
+};
+
+struct kvmuf_server {
+	struct kvmuf_server_config cfg;
+	struct kvmuf_serve_ops ops;
+	void *ctx;
+	unsigned int nr_rings;
+	unsigned int nr_threads;
+	unsigned int started;
+	struct worker *workers;
+	_Atomic uint64_t *served_bits;	/* one bit per guest memory page */
+	int done_fd;
+	atomic_int stop;
+	atomic_int done;
+	atomic_int detached;
+	atomic_uint logged;
+	_Atomic uint64_t faults, served, unchanged, duplicates, out_of_range;
+	_Atomic uint64_t errors, batches;
+	_Atomic uint64_t first_oor_gfn, first_dup_gfn;
+	_Atomic uint64_t first_ns, last_ns;	/* 0: not yet */
+};
+
+/* ---- pure helpers ---- */
+
+int kvmuf_serve_locate(const struct kvmuf_serve_geom *g, uint64_t gfn,
+		       uint64_t *snap_off, uint64_t *mem_off)
+{
+	if (gfn < g->snap_base_gfn || gfn - g->snap_base_gfn >= g->snap_npages ||
+	    gfn < g->mem_base_gfn || gfn - g->mem_base_gfn >= g->mem_npages)
+		return -ERANGE;
+	*snap_off = (gfn - g->snap_base_gfn) * PAGE;
+	*mem_off = (gfn - g->mem_base_gfn) * PAGE;
+	return 0;
+}
+
+/* ---- libkvmuf as the default ops ---- */
+
+static size_t lib_consume(void *ctx, unsigned int ring, struct kvmuf_fault *out,
+			  size_t max)
+{
+	return kvmuf_ring_consume(ctx, ring, out, max);
+}
+
+static int lib_resolve(void *ctx, const struct kvmuf_gfn_range *r, size_t nr,
+		       uint64_t *changed, uint64_t *unchanged)
+{
+	return kvmuf_resolve(ctx, r, nr, changed, unchanged);
+}
+
+static int lib_resolve_copy(void *ctx, const struct kvmuf_copy *c, size_t nr,
+			    uint64_t *changed, uint64_t *unchanged)
+{
+	return kvmuf_resolve_copy(ctx, c, nr, changed, unchanged);
+}
+
+static int lib_poll(void *ctx, int timeout_ms)
+{
+	return kvmuf_poll(ctx, timeout_ms);
+}
+
+static const struct kvmuf_serve_ops lib_ops = {
+	.consume = lib_consume,
+	.resolve = lib_resolve,
+	.resolve_copy = lib_resolve_copy,
+	.poll = lib_poll,
+};
+
+/* ---- workers ---- */
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+static void atomic_min_nonzero(_Atomic uint64_t *v, uint64_t x)
+{
+	uint64_t cur = atomic_load_explicit(v, memory_order_relaxed);
+
+	while ((cur == 0 || x < cur) &&
+	       !atomic_compare_exchange_weak(v, &cur, x))
+		;
+}
+
+static void atomic_max(_Atomic uint64_t *v, uint64_t x)
+{
+	uint64_t cur = atomic_load_explicit(v, memory_order_relaxed);
+
+	while (x > cur && !atomic_compare_exchange_weak(v, &cur, x))
+		;
+}
+
+static void set_first(_Atomic uint64_t *v, uint64_t gfn)
+{
+	uint64_t none = NO_GFN;
+
+	atomic_compare_exchange_strong(v, &none, gfn);
+}
+
+static void add(_Atomic uint64_t *v, uint64_t n)
+{
+	atomic_fetch_add_explicit(v, n, memory_order_relaxed);
+}
+
+/* Log a line unless the log budget is spent; say so once when it runs out. */
+__attribute__((format(printf, 2, 3)))
+static void srv_log(struct kvmuf_server *s, const char *fmt, ...)
+{
+	unsigned int n;
+	char msg[256];
+	va_list ap;
+
+	if (!s->cfg.log_prefix)
+		return;
+	n = atomic_fetch_add(&s->logged, 1);
+	if (n > s->cfg.max_logged)
+		return;
+	if (n == s->cfg.max_logged) {
+		fprintf(stderr, "%s: (further out-of-range / duplicate faults not logged)\n",
+			s->cfg.log_prefix);
+		return;
+	}
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "%s: %s\n", s->cfg.log_prefix, msg);
+}
+
+/* Error lines are always printed (when logging at all). */
+__attribute__((format(printf, 2, 3)))
+static void srv_err(struct kvmuf_server *s, const char *fmt, ...)
+{
+	char msg[256];
+	va_list ap;
+
+	if (!s->cfg.log_prefix)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "%s: %s\n", s->cfg.log_prefix, msg);
+}
+
+/* The server ends on its own: stop every worker and signal done_fd. */
+static void finish(struct kvmuf_server *s)
+{
+	uint64_t one = 1;
+
+	atomic_store(&s->stop, 1);
+	if (atomic_exchange(&s->done, 1) == 0 &&
+	    write(s->done_fd, &one, sizeof(one)) < 0)
+		srv_err(s, "eventfd write: %s", strerror(errno));
+}
+
+static void flush(struct worker *w)
+{
+	struct kvmuf_server *s = w->s;
+	uint64_t changed = 0, unchanged = 0;
+	int ret;
+
+	if (!w->nr)
+		return;
+	if (s->cfg.mem)
+		ret = s->ops.resolve(s->ctx, w->ranges, w->nr, &changed, &unchanged);
+	else
+		ret = s->ops.resolve_copy(s->ctx, w->copies, w->nr, &changed,
+					  &unchanged);
+	add(&s->batches, 1);
+	add(&s->served, changed);
+	add(&s->unchanged, unchanged);
+	atomic_max(&s->last_ns, now_ns());
+	if (ret == -ENODEV) {
+		atomic_store(&s->detached, 1);
+		finish(s);
+	} else if (ret < 0) {
+		add(&s->errors, 1);
+		srv_err(s, "worker %u: %s of %zu elements (first gfn 0x%llx): %s",
+			w->id, s->cfg.mem ? "KVMUF_RESOLVE" : "KVMUF_RESOLVE_COPY",
+			w->nr, (unsigned long long)(s->cfg.mem ? w->ranges[0].gfn :
+						    w->copies[0].gfn),
+			kvmuf_strerror(ret));
+	}
+	w->nr = 0;
+}
+
+/* Test-and-set the "served" bit of guest page @idx: true if it was set. */
+static int mark_served(struct kvmuf_server *s, uint64_t idx)
+{
+	uint64_t bit = 1ULL << (idx % 64);
+
+	return (atomic_fetch_or(&s->served_bits[idx / 64], bit) & bit) != 0;
+}
+
+static const char *fault_kind(uint32_t flags)
+{
+	if (flags & KVMUF_FAULT_WRITE)
+		return "write";
+	if (flags & KVMUF_FAULT_EXEC)
+		return "exec";
+	return "read";
+}
+
+static void add_fault(struct worker *w, const struct kvmuf_fault *f)
+{
+	struct kvmuf_server *s = w->s;
+	const struct kvmuf_serve_geom *g = &s->cfg.geom;
+	uint64_t soff, moff, gfn = f->gfn;
+	const unsigned char *src;
+	int dup;
+
+	if (kvmuf_serve_locate(g, gfn, &soff, &moff) < 0) {
+		add(&s->out_of_range, 1);
+		set_first(&s->first_oor_gfn, gfn);
+		srv_log(s, "out-of-range fault: gfn 0x%llx (vcpu %d, %s) is outside the snapshot [0x%llx, 0x%llx) or the guest memory [0x%llx, 0x%llx): left missing",
+			(unsigned long long)gfn,
+			f->vcpu == KVMUF_VM_RING ? -1 : (int)f->vcpu,
+			fault_kind(f->flags),
+			(unsigned long long)g->snap_base_gfn,
+			(unsigned long long)(g->snap_base_gfn + g->snap_npages),
+			(unsigned long long)g->mem_base_gfn,
+			(unsigned long long)(g->mem_base_gfn + g->mem_npages));
+		return;
+	}
+	dup = mark_served(s, moff / PAGE);
+	if (dup) {
+		add(&s->duplicates, 1);
+		set_first(&s->first_dup_gfn, gfn);
+		srv_log(s, "duplicate fault: gfn 0x%llx (vcpu %d) was served already",
+			(unsigned long long)gfn,
+			f->vcpu == KVMUF_VM_RING ? -1 : (int)f->vcpu);
+	}
+	src = (const unsigned char *)s->cfg.snap_data + soff;
+
+	if (s->cfg.mem) {
+		struct kvmuf_gfn_range *last = w->nr ? &w->ranges[w->nr - 1] : NULL;
+
+		/* Never overwrite a page that was served (the guest may own it now). */
+		if (!dup)
+			memcpy((unsigned char *)s->cfg.mem + moff, src, PAGE);
+		if (last && last->gfn + last->npages == gfn && last->npages < MERGE_MAX) {
+			last->npages++;
+			return;
+		}
+		if (w->nr == BATCH_MAX)
+			flush(w);
+		w->ranges[w->nr++] = (struct kvmuf_gfn_range) { .gfn = gfn, .npages = 1 };
+	} else {
+		struct kvmuf_copy *last = w->nr ? &w->copies[w->nr - 1] : NULL;
+
+		if (last && last->gfn + last->npages == gfn &&
+		    last->src + last->npages * PAGE == (uintptr_t)src &&
+		    last->npages < MERGE_MAX) {
+			last->npages++;
+			return;
+		}
+		if (w->nr == BATCH_MAX)
+			flush(w);
+		w->copies[w->nr++] = (struct kvmuf_copy) {
+			.gfn = gfn, .npages = 1, .src = (uintptr_t)src,
+		};
+	}
+}
+
+static void *worker_main(void *arg)
+{
+	struct worker *w = arg;
+	struct kvmuf_server *s = w->s;
+
+	int ready_for_others = 0;
+
+	while (!atomic_load(&s->stop)) {
+		size_t got = 0;
+		int ret;
+
+		for (unsigned int r = w->id; r < s->nr_rings; r += s->nr_threads) {
+			size_t n = s->ops.consume(s->ctx, r, w->faults, CONSUME_MAX);
+
+			if (!n)
+				continue;
+			if (!got)
+				atomic_min_nonzero(&s->first_ns, now_ns());
+			got += n;
+			add(&s->faults, n);
+			for (size_t i = 0; i < n; i++)
+				add_fault(w, &w->faults[i]);
+		}
+		flush(w);
+		if (got) {
+			ready_for_others = 0;
+			continue;
+		}
+		/*
+		 * poll() reports entries in any ring: if it said "ready" and our
+		 * rings were empty, the entries belong to another worker.  Back
+		 * off a little instead of spinning until it has consumed them.
+		 */
+		if (ready_for_others) {
+			struct timespec ts = { 0, 100 * 1000 };
+
+			nanosleep(&ts, NULL);
+		}
+		ret = s->ops.poll(s->ctx, s->cfg.poll_ms);
+		ready_for_others = ret > 0;
+		if (ret >= 0 || ret == -EINTR)
+			continue;
+		if (ret == -ENODEV) {
+			atomic_store(&s->detached, 1);
+		} else {
+			add(&s->errors, 1);
+			srv_err(s, "worker %u: poll: %s", w->id, kvmuf_strerror(ret));
+		}
+		finish(s);
+	}
+	return NULL;
+}
+
+/* ---- lifetime ---- */
+
+static void server_free(struct kvmuf_server *s)
+{
+	if (s->done_fd >= 0)
+		close(s->done_fd);
+	free(s->served_bits);
+	free(s->workers);
+	free(s);
+}
+
+int kvmuf_server_start(const struct kvmuf_server_config *cfg,
+		       struct kvmuf_server **out)
+{
+	const struct kvmuf_serve_geom *g = &cfg->geom;
+	struct kvmuf_server *s;
+	uint64_t words;
+	int ret = 0;
+
+	*out = NULL;
+	if (!cfg->ctx || !cfg->snap_data || cfg->nr_threads == 0 ||
+	    g->mem_npages == 0 || g->mem_npages > (UINT64_MAX >> 12) ||
+	    ((uintptr_t)cfg->snap_data & (PAGE - 1)))
+		return -EINVAL;
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	s->done_fd = -1;
+	s->cfg = *cfg;
+	if (s->cfg.poll_ms <= 0)
+		s->cfg.poll_ms = 50;
+	s->ops = cfg->ops ? *cfg->ops : lib_ops;
+	s->ctx = cfg->ctx;
+	s->nr_rings = cfg->nr_rings;
+	if (!cfg->ops && !s->nr_rings)
+		s->nr_rings = kvmuf_nr_rings(cfg->ctx);
+	if (!s->nr_rings) {
+		server_free(s);
+		return -EINVAL;
+	}
+	s->nr_threads = cfg->nr_threads < s->nr_rings ? cfg->nr_threads : s->nr_rings;
+	atomic_init(&s->first_oor_gfn, NO_GFN);
+	atomic_init(&s->first_dup_gfn, NO_GFN);
+
+	words = (g->mem_npages + 63) / 64;
+	if (words > SIZE_MAX / sizeof(*s->served_bits)) {
+		server_free(s);
+		return -ENOMEM;
+	}
+	s->served_bits = calloc((size_t)words, sizeof(*s->served_bits));
+	s->workers = calloc(s->nr_threads, sizeof(*s->workers));
+	s->done_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (!s->served_bits || !s->workers || s->done_fd < 0) {
+		ret = s->done_fd < 0 ? -errno : -ENOMEM;
+		server_free(s);
+		return ret;
+	}
+
+	for (; s->started < s->nr_threads; s->started++) {
+		struct worker *w = &s->workers[s->started];
+		int err;
+
+		w->s = s;
+		w->id = s->started;
+		err = pthread_create(&w->thread, NULL, worker_main, w);
+		if (err) {
+			ret = -err;
+			break;
+		}
+	}
+	if (ret < 0) {
+		kvmuf_server_stop(s, NULL);
+		return ret;
+	}
+	*out = s;
+	return 0;
+}
+
+int kvmuf_server_done_fd(const struct kvmuf_server *s)
+{
+	return s->done_fd;
+}
+
+int kvmuf_server_done(const struct kvmuf_server *s)
+{
+	return atomic_load(&((struct kvmuf_server *)s)->done);
+}
+
+void kvmuf_server_stats(const struct kvmuf_server *cs,
+			struct kvmuf_server_stats *st)
+{
+	struct kvmuf_server *s = (struct kvmuf_server *)cs;
+	uint64_t first = atomic_load(&s->first_ns), last = atomic_load(&s->last_ns);
+
+	*st = (struct kvmuf_server_stats) {
+		.faults = atomic_load(&s->faults),
+		.served = atomic_load(&s->served),
+		.unchanged = atomic_load(&s->unchanged),
+		.duplicates = atomic_load(&s->duplicates),
+		.out_of_range = atomic_load(&s->out_of_range),
+		.errors = atomic_load(&s->errors),
+		.batches = atomic_load(&s->batches),
+		.first_oor_gfn = atomic_load(&s->first_oor_gfn),
+		.first_dup_gfn = atomic_load(&s->first_dup_gfn),
+		.threads = s->nr_threads,
+		.detached = atomic_load(&s->detached),
+		.seconds = first && last > first ? (double)(last - first) / 1e9 : 0,
+	};
+}
+
+void kvmuf_server_stop(struct kvmuf_server *s, struct kvmuf_server_stats *st)
+{
+	if (!s)
+		return;
+	atomic_store(&s->stop, 1);
+	for (unsigned int i = 0; i < s->started; i++)
+		pthread_join(s->workers[i].thread, NULL);
+	if (st)
+		kvmuf_server_stats(s, st);
+	server_free(s);
+}

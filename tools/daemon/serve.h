@@ -1,0 +1,124 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * serve - the page server shared by kvmuf-daemon and kvmuf-vmm's in-process
+ * server: worker threads that drain the fault rings of an attached
+ * /dev/kvm-userfault fd and resolve the faults from a snapshot.
+ *
+ * Worker w of T owns the rings r with r % T == w (each ring has exactly one
+ * consumer thread).  A worker drains its rings, builds batches and resolves:
+ *   anonymous guest memory (mem == NULL): KVMUF_RESOLVE_COPY with the
+ *     snapshot page as the source;
+ *   memfd guest memory (mem != NULL, the caller's MAP_SHARED mapping of it):
+ *     memcpy of the snapshot page into mem, then KVMUF_RESOLVE.
+ * Contiguous GFNs are merged into one batch element.  A worker that finds no
+ * entries sleeps in poll() (poll_ms).  A fault for a GFN outside the snapshot
+ * or outside the guest memory is counted as out-of-range, logged, and left
+ * missing.  Every GFN served is recorded; a GFN served twice is a duplicate
+ * (the module deduplicates faults, so a correct run has none; a duplicate is
+ * still resolved, so no vCPU is left waiting, but its memfd page is not
+ * overwritten).
+ *
+ * The device calls go through struct kvmuf_serve_ops so the logic can be
+ * tested without the device; ops == NULL means libkvmuf on a struct kvmuf.
+ */
+#ifndef KVMUF_SERVE_H
+#define KVMUF_SERVE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kvmuf.h"
+
+struct kvmuf_serve_ops {
+	size_t (*consume)(void *ctx, unsigned int ring, struct kvmuf_fault *out,
+			  size_t max);
+	int (*resolve)(void *ctx, const struct kvmuf_gfn_range *r, size_t nr,
+		       uint64_t *changed, uint64_t *unchanged);
+	int (*resolve_copy)(void *ctx, const struct kvmuf_copy *c, size_t nr,
+			    uint64_t *changed, uint64_t *unchanged);
+	/* 1 ready, 0 timeout, -EINTR, -ENODEV when the VM is gone / detached. */
+	int (*poll)(void *ctx, int timeout_ms);
+};
+
+/* Where a GFN's data comes from and goes to. */
+struct kvmuf_serve_geom {
+	uint64_t snap_base_gfn;		/* snapshot data page 0 */
+	uint64_t snap_npages;
+	uint64_t mem_base_gfn;		/* guest memory being served */
+	uint64_t mem_npages;
+};
+
+/*
+ * Byte offsets of @gfn's page in the snapshot data and in the guest memory
+ * mapping: 0, or -ERANGE if either does not hold @gfn.  Pure function.
+ */
+int kvmuf_serve_locate(const struct kvmuf_serve_geom *g, uint64_t gfn,
+		       uint64_t *snap_off, uint64_t *mem_off);
+
+/* Ring r belongs to worker r % nr_threads.  Pure function. */
+static inline unsigned int kvmuf_serve_ring_owner(unsigned int ring,
+						  unsigned int nr_threads)
+{
+	return ring % nr_threads;
+}
+
+struct kvmuf_server_config {
+	const struct kvmuf_serve_ops *ops;	/* NULL: libkvmuf on ctx */
+	void *ctx;				/* ops context, or the struct kvmuf * */
+	unsigned int nr_rings;			/* 0 with ops == NULL: kvmuf_nr_rings(ctx) */
+	unsigned int nr_threads;		/* >= 1; capped to nr_rings */
+	struct kvmuf_serve_geom geom;
+	const void *snap_data;			/* page aligned, snap_npages pages */
+	void *mem;				/* memfd mapping of mem_base_gfn, or NULL */
+	int poll_ms;				/* idle sleep, e.g. 50..100 */
+	const char *log_prefix;			/* e.g. "kvmuf-daemon"; NULL: no logging */
+	unsigned int max_logged;		/* out-of-range / duplicate lines logged */
+};
+
+struct kvmuf_server_stats {
+	uint64_t faults;		/* ring entries consumed */
+	uint64_t served;		/* GFNs resolved by us (ioctl "changed") */
+	uint64_t unchanged;		/* GFNs we resolved that were not missing */
+	uint64_t duplicates;		/* faults for a GFN we had served already */
+	uint64_t out_of_range;		/* faults outside snapshot or memory */
+	uint64_t errors;		/* failed resolve / poll calls */
+	uint64_t batches;		/* resolve ioctls issued */
+	uint64_t first_oor_gfn;		/* valid if out_of_range */
+	uint64_t first_dup_gfn;		/* valid if duplicates */
+	unsigned int threads;		/* workers that ran */
+	int detached;			/* a worker saw -ENODEV */
+	double seconds;			/* first fault consumed .. last resolve done */
+};
+
+struct kvmuf_server;
+
+/* Start the workers.  0 or negative errno. */
+int kvmuf_server_start(const struct kvmuf_server_config *cfg,
+		       struct kvmuf_server **out);
+
+/*
+ * An eventfd that becomes readable once the server ended on its own (the
+ * VM went away / the fd was detached, or a fatal error): poll it.
+ */
+int kvmuf_server_done_fd(const struct kvmuf_server *s);
+
+/* True once the server ended on its own (see done_fd). */
+int kvmuf_server_done(const struct kvmuf_server *s);
+
+/* Statistics so far (workers may still run). */
+void kvmuf_server_stats(const struct kvmuf_server *s,
+			struct kvmuf_server_stats *st);
+
+/*
+ * Stop the workers (each notices within poll_ms), join them, fill @st if
+ * non-NULL, free.  NULL is ok.
+ */
+void kvmuf_server_stop(struct kvmuf_server *s, struct kvmuf_server_stats *st);
+
+/* True if @st shows a correct run: no duplicates, out-of-range, errors. */
+static inline int kvmuf_server_stats_ok(const struct kvmuf_server_stats *st)
+{
+	return !st->duplicates && !st->out_of_range && !st->errors;
+}
+
+#endif /* KVMUF_SERVE_H */

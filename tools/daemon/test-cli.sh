@@ -1,0 +1,77 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0
+# test-cli.sh MKSNAP DAEMON: the kvmuf-mksnap and kvmuf-daemon command lines on real
+# files, no /dev/kvm-userfault needed. kvmuf-mksnap -V must accept a fresh snapshot and
+# catch a zero page, a page of another GFN and one flipped byte; both programs must
+# refuse bad arguments (exit 2) and bad files (exit 1).
+set -u
+mksnap=$1 daemon=$2
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+failed=0
+fail() { echo "FAIL: $*"; failed=1; }
+
+# expect STATUS PATTERN CMD...: CMD exits STATUS and its output matches PATTERN (grep -E).
+expect() {
+	want=$1 pat=$2
+	shift 2
+	"$@" >"$tmp/out" 2>&1
+	rc=$?
+	if [ "$rc" -ne "$want" ]; then
+		fail "$* exited $rc, expected $want"; sed 's/^/  | /' "$tmp/out"; return
+	fi
+	if [ -n "$pat" ] && ! grep -Eq -e "$pat" "$tmp/out"; then
+		fail "$*: output does not match '$pat'"; sed 's/^/  | /' "$tmp/out"; return
+	fi
+	echo "ok: $* -> $rc"
+}
+
+snap=$tmp/snap
+page() { echo $((4096 + ($1) * 4096)); }	# file offset of data page N
+
+expect 0 "wrote .*: 1024 pages \(4.0 MiB\) from gfn 0x100000, seed 0x1234abcd" \
+	"$mksnap" -o "$snap" -n 1024 -g 0x100000 -s 1234abcd
+[ "$(stat -c %s "$snap")" -eq $((4096 + 1024 * 4096)) ] || fail "snapshot size"
+expect 0 "1024 pages from gfn 0x100000, seed 0x1234abcd: OK" "$mksnap" -V "$snap"
+# the first u64 of page 3 is gpa ^ seed = 0x100003000 ^ 0x1234abcd
+first=$(od -An -tx8 -j "$(page 3)" -N8 "$snap" | tr -d ' ')
+[ "$first" = "$(printf '%016x' $((0x100003000 ^ 0x1234abcd)))" ] || fail "page 3 starts with $first"
+
+cp "$snap" "$tmp/zero"
+dd if=/dev/zero of="$tmp/zero" bs=4096 seek=$((1 + 100)) count=1 conv=notrunc 2>/dev/null
+expect 1 "1 of 1024 pages bad, first gfn 0x100064 at offset 0 \(zero page\)" "$mksnap" -V "$tmp/zero"
+
+cp "$snap" "$tmp/moved"
+dd if="$snap" of="$tmp/moved" bs=4096 skip=$((1 + 11)) seek=$((1 + 10)) count=1 conv=notrunc 2>/dev/null
+expect 1 "first gfn 0x10000a at offset 0 \(the page of gfn 0x10000b\)" "$mksnap" -V "$tmp/moved"
+
+cp "$snap" "$tmp/flip"
+printf '\377' | dd of="$tmp/flip" bs=1 seek=$(($(page 1023) + 4095)) count=1 conv=notrunc 2>/dev/null
+expect 1 "first gfn 0x1003ff at offset 4088 \(corrupt page" "$mksnap" -V "$tmp/flip"
+
+head -c $((4096 + 10 * 4096)) "$snap" >"$tmp/short"
+expect 1 "truncated" "$mksnap" -V "$tmp/short"
+expect 1 "No such file" "$mksnap" -V "$tmp/none"
+expect 1 "" "$mksnap" -o "$tmp/nodir/x" -n 1
+
+expect 2 "required" "$mksnap" -o "$tmp/x"
+expect 2 "-n" "$mksnap" -o "$tmp/x" -n 0
+expect 2 "-n" "$mksnap" -o "$tmp/x" -n -5
+expect 2 "-s" "$mksnap" -o "$tmp/x" -n 1 -s xyz
+expect 2 "-g" "$mksnap" -o "$tmp/x" -n 1 -g 12q
+expect 2 "" "$mksnap" -o "$tmp/x" -n 1 extra
+expect 0 "usage" "$mksnap" -h
+
+expect 2 "-l SOCKET is required" "$daemon" -f "$snap"
+expect 2 "-f SNAPSHOT is required" "$daemon" -l "$tmp/s"
+expect 2 "-t" "$daemon" -l "$tmp/s" -f "$snap" -t 0
+expect 2 "-p" "$daemon" -l "$tmp/s" -f "$snap" -p 5000
+expect 0 "usage" "$daemon" -h
+expect 1 "not a kvmuf snapshot|too small" "$daemon" -l "$tmp/s" -f "$daemon"
+expect 1 "truncated" "$daemon" -l "$tmp/s" -f "$tmp/short"
+: >"$tmp/file"
+expect 1 "exists and is not a socket" "$daemon" -l "$tmp/file" -f "$snap"
+expect 1 "too long" "$daemon" -l "$tmp/$(printf '%0120d' 0)" -f "$snap"
+
+[ $failed -eq 0 ] && echo "test-cli.sh $mksnap $daemon: PASS" || echo "test-cli.sh $mksnap $daemon: FAIL"
+exit $failed
