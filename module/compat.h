@@ -73,23 +73,48 @@ static inline void kvmuf_fregs_redirect(struct ftrace_regs *fregs, unsigned long
 #endif
 }
 
-/* KVM_EXIT_MEMORY_FAULT (6.8+) tells the VMM which GFN; older kernels give a bare EFAULT. */
+/*
+ * KVM_EXIT_MEMORY_FAULT (6.8+) tells the VMM which GFN made KVM_RUN fail with EFAULT.
+ * Older kernels return a bare EFAULT and leave kvm_run alone afterwards, so we fill it
+ * in the 6.8 layout ourselves: exit_reason 39 and {flags, gpa, size} at the start of
+ * the exit union. A VMM then reads the GFN the same way on every kernel.
+ */
+#ifdef KVM_EXIT_MEMORY_FAULT
 static inline void kvmuf_prepare_memory_fault_exit(struct kvm_vcpu *vcpu, u64 gfn,
 						   bool write, bool exec)
 {
-#ifdef KVM_EXIT_MEMORY_FAULT
 	kvm_prepare_memory_fault_exit(vcpu, gfn << PAGE_SHIFT, PAGE_SIZE, write, exec, false);
-#endif
 }
 
-static inline bool kvmuf_has_memory_fault_exit(void)
+static inline bool kvmuf_native_memory_fault_exit(void)
 {
-#ifdef KVM_EXIT_MEMORY_FAULT
 	return true;
-#else
-	return false;
-#endif
 }
+#else
+#define KVMUF_EXIT_MEMORY_FAULT_ABI	39
+struct kvmuf_memory_fault_abi {
+	__u64 flags;
+	__u64 gpa;
+	__u64 size;
+};
+
+static inline void kvmuf_prepare_memory_fault_exit(struct kvm_vcpu *vcpu, u64 gfn,
+						   bool write, bool exec)
+{
+	struct kvmuf_memory_fault_abi *mf = (void *)&vcpu->run->hw;
+
+	BUILD_BUG_ON(sizeof(*mf) > sizeof(vcpu->run->padding));
+	vcpu->run->exit_reason = KVMUF_EXIT_MEMORY_FAULT_ABI;
+	mf->flags = 0;
+	mf->gpa = gfn << PAGE_SHIFT;
+	mf->size = PAGE_SIZE;
+}
+
+static inline bool kvmuf_native_memory_fault_exit(void)
+{
+	return false;
+}
+#endif
 
 /* get_user_pages_remote() lost its vmas argument in 6.5. */
 static inline long kvmuf_gup_remote(struct mm_struct *mm, unsigned long start,

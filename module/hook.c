@@ -278,9 +278,9 @@ int kvmuf_hook_init(void)
 		ftrace_set_filter_ip(&kvmuf_ftrace_ops, target, 1, 0);
 		return ret;
 	}
-	pr_info("hooked %s (kernel line %s, %s exits)\n", kvmuf_kernel->hook_symbol,
-		kvmuf_kernel->line,
-		kvmuf_has_memory_fault_exit() ? "KVM_EXIT_MEMORY_FAULT" : "bare EFAULT");
+	pr_info("hooked %s (kernel line %s, KVM_EXIT_MEMORY_FAULT %s)\n",
+		kvmuf_kernel->hook_symbol, kvmuf_kernel->line,
+		kvmuf_native_memory_fault_exit() ? "from KVM" : "filled in by kvm_userfault");
 	return 0;
 }
 

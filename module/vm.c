@@ -55,15 +55,19 @@ struct kvmuf_vm *kvmuf_vm_get(const struct kvm *kvm)
 	return vm;
 }
 
-/* Drop a vCPU's temporary reference; the table's is only dropped by kvmuf_vm_unlink(). */
+/*
+ * Drop a vCPU's temporary reference; the table's is only dropped by kvmuf_vm_unlink().
+ * Once our decrement lands, the releaser may see refs == 1 and go on to free vm: the
+ * RCU read section keeps vm alive for the wake-up (kvmuf_vm_unlink() waits a grace
+ * period after draining).
+ */
 void kvmuf_vm_put(struct kvmuf_vm *vm)
 {
-	bool detached = READ_ONCE(vm->detached);
-
-	if (WARN_ON_ONCE(refcount_dec_and_test(&vm->refs)))
-		return;
-	if (detached)
+	rcu_read_lock();
+	WARN_ON_ONCE(refcount_dec_and_test(&vm->refs));
+	if (READ_ONCE(vm->detached))
 		wake_up_all(&vm->drain_wq);
+	rcu_read_unlock();
 }
 
 static void kvmuf_vm_free(struct kvmuf_vm *vm)
@@ -99,6 +103,7 @@ static void kvmuf_vm_unlink(struct kvmuf_vm *vm)
 	mutex_unlock(&kvmuf_vms_lock);
 	synchronize_rcu();
 	wait_event(vm->drain_wq, refcount_read(&vm->refs) == 1);
+	synchronize_rcu();	/* the last kvmuf_vm_put() has finished its wake-up */
 	kvmuf_vm_free(vm);
 }
 

@@ -47,6 +47,7 @@ struct options {
 	const char *snap_path;
 	unsigned int threads;
 	int poll_ms;
+	unsigned int fetch_delay_us;
 	unsigned int accept_timeout_s;	/* 0: forever */
 	int quiet;
 };
@@ -56,13 +57,14 @@ static struct options opt;
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: " PROG " -l SOCKET -f SNAPSHOT [-t THREADS] [-p POLL_MS] [-w SECONDS] [-q]\n"
+		"usage: " PROG " -l SOCKET -f SNAPSHOT [-t THREADS] [-p POLL_MS] [-d USEC] [-w SECONDS] [-q]\n"
 		"  -l SOCKET    unix socket to listen on (SOCK_SEQPACKET); one VMM connects and\n"
 		"               hands over its attached /dev/kvm-userfault fd (and guest memfd)\n"
 		"  -f SNAPSHOT  snapshot image to serve pages from (made by kvmuf-mksnap)\n"
 		"  -t THREADS   worker threads; worker w drains rings r with r %% THREADS == w\n"
 		"               (default %d, at most one per ring)\n"
 		"  -p POLL_MS   idle sleep of a worker in poll(), 1..1000 ms (default %d)\n"
+		"  -d USEC     artificial fetch delay per page, as demand_paging_test -d (default 0)\n"
 		"  -w SECONDS   give up if no VMM connects within SECONDS (default: wait forever)\n"
 		"  -q           quiet: print only the summary line\n"
 		"  -h           this help\n"
@@ -140,7 +142,7 @@ static void parse_args(int argc, char **argv)
 		.threads = DEFAULT_THREADS,
 		.poll_ms = DEFAULT_POLL_MS,
 	};
-	while ((c = getopt(argc, argv, "l:f:t:p:w:qh")) != -1) {
+	while ((c = getopt(argc, argv, "l:f:t:p:d:w:qh")) != -1) {
 		switch (c) {
 		case 'l': opt.sock_path = optarg; break;
 		case 'f': opt.snap_path = optarg; break;
@@ -153,6 +155,11 @@ static void parse_args(int argc, char **argv)
 			if (parse_uint(optarg, 1, 1000, &v) < 0)
 				bad_usage("-p: need 1..1000 ms");
 			opt.poll_ms = (int)v;
+			break;
+		case 'd':
+			if (parse_uint(optarg, 0, 10000000, &v) < 0)
+				bad_usage("-d: need 0..10000000 us");
+			opt.fetch_delay_us = (unsigned int)v;
 			break;
 		case 'w':
 			if (parse_uint(optarg, 1, 86400, &v) < 0)
@@ -508,6 +515,7 @@ int main(int argc, char **argv)
 		.snap_data = ss.snap.data,
 		.mem = ss.mem,
 		.poll_ms = opt.poll_ms,
+		.fetch_delay_us = opt.fetch_delay_us,
 		.log_prefix = opt.quiet ? NULL : PROG,
 		.max_logged = MAX_LOGGED,
 	};

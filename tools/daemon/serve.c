@@ -255,6 +255,8 @@ static void add_fault(struct worker *w, const struct kvmuf_fault *f)
 			(unsigned long long)(g->mem_base_gfn + g->mem_npages));
 		return;
 	}
+	if (s->cfg.fetch_delay_us)
+		usleep(s->cfg.fetch_delay_us);	/* stands for fetching the page */
 	dup = mark_served(s, moff / PAGE);
 	if (dup) {
 		add(&s->duplicates, 1);

@@ -71,6 +71,8 @@ struct kvmuf_server_config {
 	const void *snap_data;			/* page aligned, snap_npages pages */
 	void *mem;				/* memfd mapping of mem_base_gfn, or NULL */
 	int poll_ms;				/* idle sleep, e.g. 50..100 */
+	unsigned int fetch_delay_us;		/* artificial fetch latency per page
+						 * (demand_paging_test -d); 0: none */
 	const char *log_prefix;			/* e.g. "kvmuf-daemon"; NULL: no logging */
 	unsigned int max_logged;		/* out-of-range / duplicate lines logged */
 };

@@ -46,10 +46,11 @@ struct options {
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: " PROG " [-v NVCPUS] [-b BYTES] [-m anon|memfd] [-w|-r|-c] [-s SEED] [-q]\n"
-		"       [-u park|exit [-R ENTRIES] [-D SOCKET | -T THREADS] [-W MS]] [-S SNAPSHOT]\n"
+		"usage: " PROG " [-v NVCPUS] [-b BYTES] [-O] [-m anon|memfd] [-w|-r|-c] [-s SEED] [-q]\n"
+		"       [-u park|exit [-R ENTRIES] [-D SOCKET | -T THREADS [-d USEC]] [-W MS]] [-S SNAPSHOT]\n"
 		"  -v NVCPUS  number of vCPUs, each with its own region (default 1)\n"
 		"  -b BYTES   region size per vCPU, suffix K, M or G; multiple of 4K (default 1M)\n"
+		"  -O         all vCPUs touch the same region (memory is one region; dedup tests)\n"
 		"  -m MEM     test memory: anon (private anonymous, default) or memfd (shared)\n"
 		"  -w         write mode: guest stores gpa ^ seed in every page (default)\n"
 		"  -r         read mode: guest loads every page\n"
@@ -64,6 +65,7 @@ static void usage(FILE *f)
 		"  -D SOCKET  hand the device fd (and the memfd) to kvmuf-daemon at SOCKET; in\n"
 		"             park mode the VMM then closes its own device fd\n"
 		"  -T THREADS without -D: threads of the in-process server (default %d)\n"
+		"  -d USEC    without -D: in-process server fetch delay per page (default 0)\n"
 		"  -W MS      exit mode: fail if a missing page is not served within MS ms\n"
 		"             (default: wait as long as the server is there)\n"
 		"  -S FILE    snapshot image (kvmuf-mksnap): source of the in-process server\n"
@@ -153,7 +155,7 @@ static void parse_args(int argc, char **argv, struct options *o)
 		},
 	};
 
-	while ((c = getopt(argc, argv, "v:b:m:wrcs:qu:R:D:T:W:S:h")) != -1) {
+	while ((c = getopt(argc, argv, "v:b:m:Owrcs:qu:R:D:T:d:W:S:h")) != -1) {
 		switch (c) {
 		case 'v':
 			if (parse_u64(optarg, 10, &v, &end) < 0 || *end ||
@@ -175,6 +177,7 @@ static void parse_args(int argc, char **argv, struct options *o)
 			else
 				bad_usage("-m: need anon or memfd");
 			break;
+		case 'O': o->cfg.shared_region = 1; break;
 		case 'w': o->mode = KVMUF_MODE_WRITE; o->mode_set = 1; break;
 		case 'r': o->mode = KVMUF_MODE_READ; o->mode_set = 1; break;
 		case 'c': o->mode = KVMUF_MODE_VERIFY; o->mode_set = 1; break;
@@ -208,6 +211,11 @@ static void parse_args(int argc, char **argv, struct options *o)
 				bad_usage("-T: need a thread count from 1 to %d", MAX_THREADS);
 			o->uf.server_threads = (unsigned int)v;
 			threads_set = 1;
+			break;
+		case 'd':
+			if (parse_u64(optarg, 10, &v, &end) < 0 || *end || v > 10000000)
+				bad_usage("-d: need 0..10000000 us");
+			o->uf.fetch_delay_us = (unsigned int)v;
 			break;
 		case 'W':
 			if (parse_u64(optarg, 10, &v, &end) < 0 || *end ||

@@ -197,6 +197,7 @@ static int start_server(struct kvmuf_uf *uf)
 		/* memfd: write through our own shared mapping, then RESOLVE. */
 		.mem = mem->memfd >= 0 ? mem->hva : NULL,
 		.poll_ms = uf->cfg.poll_ms,
+		.fetch_delay_us = uf->cfg.fetch_delay_us,
 		.log_prefix = uf->cfg.verbose ? "kvmuf-vmm: server" : NULL,
 		.max_logged = MAX_LOGGED,
 	};

@@ -41,6 +41,7 @@ struct kvmuf_uf_config {
 	const struct kvmuf_snap *snap;		/* in-process server source (no daemon) */
 	unsigned int server_threads;		/* in-process server workers */
 	int poll_ms;				/* in-process server idle poll */
+	unsigned int fetch_delay_us;		/* in-process server: delay per page */
 	uint64_t seed;				/* sent to the daemon if send_seed */
 	int send_seed;
 	unsigned int wait_limit_ms;		/* exit mode: give up on a GFN; 0 never */

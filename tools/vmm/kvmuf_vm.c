@@ -147,6 +147,7 @@ struct kvmuf_vm {
 	size_t run_size;
 	unsigned int nr_vcpus;
 	uint64_t bytes_per_vcpu;
+	int shared_region;
 	void *sys_hva;
 	uint64_t sys_size;
 	struct kvmuf_test_mem test;
@@ -243,7 +244,7 @@ const struct kvmuf_test_mem *kvmuf_vm_test_mem(const struct kvmuf_vm *vm)
 
 uint64_t kvmuf_vm_region_gpa(const struct kvmuf_vm *vm, unsigned int vcpu)
 {
-	return vm->test.gpa + (uint64_t)vcpu * vm->bytes_per_vcpu;
+	return vm->test.gpa + (vm->shared_region ? 0 : (uint64_t)vcpu * vm->bytes_per_vcpu);
 }
 
 uint64_t kvmuf_vm_region_pages(const struct kvmuf_vm *vm)
@@ -546,10 +547,11 @@ static struct kvmuf_vm *vm_alloc(const struct kvmuf_vm_config *cfg)
 	vm->kvm_fd = vm->vm_fd = -1;
 	vm->nr_vcpus = cfg->nr_vcpus;
 	vm->bytes_per_vcpu = cfg->bytes_per_vcpu;
+	vm->shared_region = cfg->shared_region;
 	vm->test = (struct kvmuf_test_mem) {
 		.memfd = -1,
 		.gpa = KVMUF_TEST_GPA,
-		.size = (uint64_t)cfg->nr_vcpus * cfg->bytes_per_vcpu,
+		.size = (uint64_t)(cfg->shared_region ? 1 : cfg->nr_vcpus) * cfg->bytes_per_vcpu,
 		.slot = KVMUF_SLOT_TEST,
 	};
 	for (unsigned int i = 0; i < cfg->nr_vcpus; i++) {

@@ -73,6 +73,9 @@ struct kvmuf_vm_config {
 	unsigned int nr_vcpus;		/* >= 1 */
 	uint64_t bytes_per_vcpu;	/* > 0, multiple of KVMUF_PAGE_SIZE */
 	enum kvmuf_backing backing;
+	/* Every vCPU touches the same region (vCPU 0's): the test memory is one region.
+	 * For dedup tests: several vCPUs fault on each page at about the same time. */
+	int shared_region;
 };
 
 /* The test memslot, for demand-paging daemons and fault handlers. */

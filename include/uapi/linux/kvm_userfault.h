@@ -207,9 +207,11 @@ struct kvmuf_ring_header {
 	__u32 vcpu;		/* vCPU index of this ring, or KVMUF_VM_RING */
 	__u32 need_wakeup;	/* ring 0 only: a consumer sleeps in poll() */
 	/*
-	 * Exits: when a missing GFN makes this vCPU's KVM_RUN return, the module writes
-	 * the GFN here before returning (then exit_seq is incremented). KVM_RUN fails with
-	 * EFAULT; kernels with KVM_EXIT_MEMORY_FAULT (6.8+) also fill kvm_run.memory_fault.
+	 * Exits: when a missing GFN makes this vCPU's KVM_RUN return, KVM_RUN fails with
+	 * EFAULT and kvm_run has exit_reason KVM_EXIT_MEMORY_FAULT (39) and memory_fault
+	 * {flags, gpa, size}: KVM fills it on 6.8+, the module on older kernels (same
+	 * layout, at the start of kvm_run's exit union). The module also writes the GFN
+	 * here before returning (then increments exit_seq).
 	 * KVMUF_EXIT_DETACHED tells that nobody will resolve the GFN any more. vCPUs
 	 * without a ring of their own share ring 0's record, which then only names the
 	 * latest such exit: read kvm_run.memory_fault for them where the kernel has it.

@@ -1,0 +1,22 @@
+#!/bin/sh
+# The main job's demonstration: restore a VM from a memory snapshot through kvm-userfault,
+# pages served by kvmuf-daemon in a separate process, after a baseline run of the same
+# guest without demand paging. 2 vCPUs x 4 MiB (2048 pages). Inside TCG only ratios mean
+# anything.
+. /tests/lib-uf.sh
+pages=2048
+snapshot "$tmp/snap" $pages
+summary() { tail -n 1 "$tmp/vmm.out" | sed 's/^kvmuf-vmm: //'; }
+
+vmm -v 2 -b 4M -c -q
+[ $rc -eq 0 ] || { show vmm "$tmp/vmm.out"; fail "baseline run"; }
+echo "baseline, memory present:   $(summary)"
+for mode in park exit; do
+	start_daemon "$tmp/snap" -t 2
+	vmm -v 2 -b 4M -q -u $mode -D "$tmp/sock" -S "$tmp/snap"
+	vrc=$rc
+	wait_exit $dpid 10 || fail "daemon did not exit"
+	[ $vrc -eq 0 ] && [ $rc -eq 0 ] || { show vmm "$tmp/vmm.out"; show daemon "$tmp/daemon.out"; fail "$mode restore"; }
+	echo "snapshot restore, $mode:  $(summary)"
+	echo "  $(tail -n 1 "$tmp/daemon.out")"
+done
