@@ -65,6 +65,14 @@ build/%/kvm_userfault.ko: $(MODULE_SRC) $(CACHE)/kernels/%/ready
 	$(MAKE) -C $$(cat $(CACHE)/kernels/$*/kdir) M=$(BUILD)/$*/src W=1 KVMUF_WERROR=y modules
 	cp $(BUILD)/$*/src/kvm_userfault.ko $@
 
+# Test-only module for the in-guest suite (module-ipmodify-conflict).
+HOLDER_SRC := $(wildcard tests/vm/ipmodify-holder/*)
+build/%/test-modules/kvmuf_ipmodify_holder.ko: $(HOLDER_SRC) $(CACHE)/kernels/%/ready
+	@rm -rf $(BUILD)/$*/test-modules/src && mkdir -p $(BUILD)/$*/test-modules/src
+	cp $(HOLDER_SRC) $(BUILD)/$*/test-modules/src/
+	$(MAKE) -C $$(cat $(CACHE)/kernels/$*/kdir) M=$(BUILD)/$*/test-modules/src W=1 modules
+	cp $(BUILD)/$*/test-modules/src/kvmuf_ipmodify_holder.ko $@
+
 $(CACHE)/kernels/%/ready:
 	scripts/fetch-kernels.sh $*
 

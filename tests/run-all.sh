@@ -71,7 +71,8 @@ if [ $run_vm = 1 ]; then
 	for line in $lines; do
 		echo "== $line"
 		step "$line" fetch scripts/fetch-kernels.sh "$line" || continue
-		step "$line" module-build make "build/$line/kvm_userfault.ko" || continue
+		step "$line" module-build make "build/$line/kvm_userfault.ko" \
+			"build/$line/test-modules/kvmuf_ipmodify_holder.ko" || continue
 		record PASS "$line" module-build - "W=1 -Werror against $(cat "$KVMUF_CACHE/kernels/$line/kver")"
 		tests/vm/run-kernel.sh --results "$results" "$line" >/dev/null
 	done

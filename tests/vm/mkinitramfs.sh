@@ -25,6 +25,11 @@ cp "$busybox" "$root/bin/busybox"
 cp "$here/guest-init.sh" "$root/init"
 cp "$kdir"/modules/*.ko "$kdir/modules/load-order" "$root/lib/kvmuf-kmods/"
 [ -f "$module" ] && cp "$module" "$root/lib/kvm_userfault.ko"
+# Test-only modules built next to it (e.g. the IPMODIFY holder).
+mkdir -p "$root/lib/test-modules"
+for ko in "$(dirname "$module")"/test-modules/*.ko; do
+	[ -f "$ko" ] && cp "$ko" "$root/lib/test-modules/"
+done
 
 for dir in "$@"; do
 	for f in "$dir"/*; do
