@@ -10,7 +10,7 @@ pkgs=(
 	build-essential make gcc bc flex bison libelf-dev libssl-dev dwarves kmod # module builds
 	qemu-system-x86 busybox-static cpio xz-utils zstd file                    # the harness
 	dkms                                                                       # dkms-build test
-	bsdextrautils                                                              # column(1)
+	bsdextrautils gnuplot-nox                                                  # column(1), bench plot
 )
 # The newest 6.1 headers package: the DKMS test builds against it, installed as a user would.
 hdr=$(apt-cache pkgnames linux-headers-6.1.0- | grep -E '^linux-headers-6\.1\.0-[0-9]+-amd64$' | sort -V | tail -n 1)

@@ -21,3 +21,11 @@ unload_module() {
 		sleep 0.1
 	done
 }
+
+# emit_file NAME PATH: send a file to the host through the console (the guest has no
+# other channel); tests/vm/extract-files.sh writes it back out and checks its md5.
+emit_file() {
+	echo "KVMUF-FILE-BEGIN $1 $(md5sum <"$2" | cut -d' ' -f1)"
+	sed 's/^/KVMUF-FILE: /' "$2"
+	echo "KVMUF-FILE-END $1"
+}

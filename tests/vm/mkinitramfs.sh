@@ -53,5 +53,10 @@ KVMUF_TEST_TIMEOUT=$test_timeout
 KVMUF_KERNEL_LINE=$(basename "$kdir")
 export KVMUF_TEST_TIMEOUT KVMUF_KERNEL_LINE
 EOF
+# NAME=VALUE lines from run-kernel.sh --env, quoted for the guest's sh.
+printf '%s\n' "${KVMUF_GUEST_ENV:-}" | while IFS= read -r kv; do
+	[ -n "$kv" ] || continue
+	printf "export %s='%s'\n" "${kv%%=*}" "${kv#*=}" >>"$root/tests/suite.env"
+done
 chmod +x "$root/init" "$root/tests"/*
 (cd "$root" && find . | LC_ALL=C sort | cpio --quiet -o -H newc -R 0:0) >"$out"

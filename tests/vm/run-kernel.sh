@@ -10,6 +10,7 @@
 #     --timeout S        limit for the whole QEMU run (default 300: a suite takes ~60 s)
 #     --results FILE     append one line per test: VERDICT LINE TEST SECONDS REASON
 #     --log FILE         where the guest console goes (default build/LINE/console.log)
+#     --env NAME=VALUE   exported to the in-guest tests (repeatable)
 #
 # Every test named in the suite gets a verdict: a test that never reported (guest hung,
 # oopsed or was killed by the time limit) is a FAIL, and the tail of the console log is
@@ -22,6 +23,7 @@ top=$(cd "$(dirname "$0")/../.." && pwd)
 . "$top/scripts/lib-cache.sh"
 
 module='' suite=$top/tests/guest/suite.list bins=() test_timeout=90 timeout='' results='' log=''
+envs=()
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--module) module=$2; shift 2 ;;
@@ -31,6 +33,7 @@ while [ $# -gt 0 ]; do
 	--timeout) timeout=$2; shift 2 ;;
 	--results) results=$2; shift 2 ;;
 	--log) log=$2; shift 2 ;;
+	--env) envs+=("$2"); shift 2 ;;
 	-*) echo "run-kernel: unknown option $1" >&2; exit 2 ;;
 	*) break ;;
 	esac
@@ -48,7 +51,8 @@ mapfile -t tests < <(grep -v '^#' "$suite" | sed '/^$/d')
 : "${timeout:=300}"
 kver=$(cat "$kdir/kver")
 
-"$top/tests/vm/mkinitramfs.sh" "$out/initramfs.cpio" "$kdir" "$module" "$suite" \
+KVMUF_GUEST_ENV="$(printf '%s\n' "${envs[@]}")" \
+	"$top/tests/vm/mkinitramfs.sh" "$out/initramfs.cpio" "$kdir" "$module" "$suite" \
 	"$test_timeout" "${bins[@]}"
 
 # PVH boot of the uncompressed ELF is seconds faster under TCG than the bzImage.

@@ -1,0 +1,7 @@
+#!/bin/sh
+# Benchmark baseline before kvm_userfault is loaded: the `none` workload (first touch of
+# fresh memory, no demand paging), for the hook-overhead figure of bench-run.
+. /tests/lib.sh
+module_loaded && fail "kvm_userfault is loaded; this is the module-not-loaded baseline"
+kvmuf-bench -m none $KVMUF_BENCH_ARGS -q --json /tmp/bench-nomod.json || fail "kvmuf-bench exit $?"
+emit_file bench-nomod.json /tmp/bench-nomod.json
