@@ -18,19 +18,9 @@
 
 #include <linux/kvm_userfault.h>
 
+#include "check.h"
+
 #include "kvmuf_vm.h"
-
-static int failures;
-
-#define CHECK(cond, ...)                                                     \
-	do {                                                                 \
-		if (!(cond)) {                                               \
-			fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__); \
-			fprintf(stderr, __VA_ARGS__);                        \
-			fputc('\n', stderr);                                 \
-			failures++;                                          \
-		}                                                            \
-	} while (0)
 
 /* ioctl that returns -errno, so checks read as "expect -EINVAL". */
 static long xioctl(int fd, unsigned long cmd, void *arg)
