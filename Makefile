@@ -6,6 +6,7 @@
 #   make stock-modules   the module built for every fetched stock kernel, in build/<line>/
 #   make check           the whole test suite: host tests, then every stock kernel under QEMU
 #   make demo            the main job: build, boot a stock kernel, load the module, run the demo
+#   make bench           kvmuf-bench (kvm-userfault vs userfaultfd) in a 6.12 guest: table, JSON, PNG
 #   make dkms-check      `dkms build` of this tree against an installed 6.1 headers package
 #   make clean
 
@@ -24,7 +25,7 @@ export UAPI_CFLAGS
 GUEST_CFLAGS := -std=c11 -O2 -g -Wall -Wextra -Werror -static $(UAPI_CFLAGS)
 
 .PHONY: all module tools guest kernels stock-modules check check-host check-vm demo \
-	dkms-check clean
+	bench dkms-check clean
 
 all: tools
 ifneq ($(wildcard $(KDIR)/Makefile),)
@@ -51,6 +52,7 @@ guest: tools
 	cp tools/vmm/kvmuf-vmm.static $(BUILD)/guest/kvmuf-vmm
 	cp tools/daemon/kvmuf-daemon.static $(BUILD)/guest/kvmuf-daemon
 	cp tools/daemon/kvmuf-mksnap.static $(BUILD)/guest/kvmuf-mksnap
+	cp tools/bench/kvmuf-bench.static $(BUILD)/guest/kvmuf-bench
 
 kernels:
 	scripts/fetch-kernels.sh $(LINES)
@@ -87,6 +89,9 @@ check-vm:
 
 demo:
 	scripts/demo.sh
+
+bench:
+	scripts/bench.sh
 
 dkms-check:
 	tests/host/dkms-build.sh

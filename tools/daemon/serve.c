@@ -18,6 +18,7 @@
 #define CONSUME_MAX	256		/* entries per kvmuf_ring_consume() */
 #define BATCH_MAX	KVMUF_MAX_BATCH	/* elements per resolve ioctl */
 #define MERGE_MAX	1024		/* pages per batch element */
+#define PENDING_MAX	1024		/* faults per batch with on_served */
 #define NO_GFN		UINT64_MAX
 
 struct worker {
@@ -30,6 +31,8 @@ struct worker {
 		struct kvmuf_copy copies[BATCH_MAX];
 		struct kvmuf_gfn_range ranges[BATCH_MAX];
 	};
+	size_t npending;		/* with on_served: the faults in the batch */
+	struct kvmuf_fault pending[PENDING_MAX];
 };
 
 struct kvmuf_server {
@@ -189,7 +192,7 @@ static void finish(struct kvmuf_server *s)
 static void flush(struct worker *w)
 {
 	struct kvmuf_server *s = w->s;
-	uint64_t changed = 0, unchanged = 0;
+	uint64_t changed = 0, unchanged = 0, done;
 	int ret;
 
 	if (!w->nr)
@@ -202,7 +205,12 @@ static void flush(struct worker *w)
 	add(&s->batches, 1);
 	add(&s->served, changed);
 	add(&s->unchanged, unchanged);
-	atomic_max(&s->last_ns, now_ns());
+	done = now_ns();
+	atomic_max(&s->last_ns, done);
+	if (ret >= 0 && s->cfg.on_served)
+		for (size_t i = 0; i < w->npending; i++)
+			s->cfg.on_served(s->cfg.on_served_opaque, &w->pending[i], done);
+	w->npending = 0;
 	if (ret == -ENODEV) {
 		atomic_store(&s->detached, 1);
 		finish(s);
@@ -255,6 +263,9 @@ static void add_fault(struct worker *w, const struct kvmuf_fault *f)
 			(unsigned long long)(g->mem_base_gfn + g->mem_npages));
 		return;
 	}
+	/* Keep the batch and the faults reported for it in step. */
+	if (s->cfg.on_served && w->npending == PENDING_MAX)
+		flush(w);
 	if (s->cfg.fetch_delay_us)
 		usleep(s->cfg.fetch_delay_us);	/* stands for fetching the page */
 	dup = mark_served(s, moff / PAGE);
@@ -275,11 +286,11 @@ static void add_fault(struct worker *w, const struct kvmuf_fault *f)
 			memcpy((unsigned char *)s->cfg.mem + moff, src, PAGE);
 		if (last && last->gfn + last->npages == gfn && last->npages < MERGE_MAX) {
 			last->npages++;
-			return;
+		} else {
+			if (w->nr == BATCH_MAX)
+				flush(w);
+			w->ranges[w->nr++] = (struct kvmuf_gfn_range) { .gfn = gfn, .npages = 1 };
 		}
-		if (w->nr == BATCH_MAX)
-			flush(w);
-		w->ranges[w->nr++] = (struct kvmuf_gfn_range) { .gfn = gfn, .npages = 1 };
 	} else {
 		struct kvmuf_copy *last = w->nr ? &w->copies[w->nr - 1] : NULL;
 
@@ -287,14 +298,16 @@ static void add_fault(struct worker *w, const struct kvmuf_fault *f)
 		    last->src + last->npages * PAGE == (uintptr_t)src &&
 		    last->npages < MERGE_MAX) {
 			last->npages++;
-			return;
+		} else {
+			if (w->nr == BATCH_MAX)
+				flush(w);
+			w->copies[w->nr++] = (struct kvmuf_copy) {
+				.gfn = gfn, .npages = 1, .src = (uintptr_t)src,
+			};
 		}
-		if (w->nr == BATCH_MAX)
-			flush(w);
-		w->copies[w->nr++] = (struct kvmuf_copy) {
-			.gfn = gfn, .npages = 1, .src = (uintptr_t)src,
-		};
 	}
+	if (s->cfg.on_served)
+		w->pending[w->npending++] = *f;
 }
 
 static void *worker_main(void *arg)

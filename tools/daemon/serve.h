@@ -75,6 +75,18 @@ struct kvmuf_server_config {
 						 * (demand_paging_test -d); 0: none */
 	const char *log_prefix;			/* e.g. "kvmuf-daemon"; NULL: no logging */
 	unsigned int max_logged;		/* out-of-range / duplicate lines logged */
+	/*
+	 * Optional per-fault completion callback (e.g. fault latency in
+	 * kvmuf-bench: done_ns - f->time_ns).  Called on the worker thread,
+	 * after each resolve ioctl that succeeded, once for every ring entry
+	 * the batch served (duplicates included, out-of-range faults never:
+	 * they are not resolved), with done_ns = CLOCK_MONOTONIC right after
+	 * the ioctl returned.  Several workers call it concurrently: it must
+	 * be thread-safe, and quick (it runs on the serving path).  NULL: none.
+	 */
+	void (*on_served)(void *opaque, const struct kvmuf_fault *f,
+			  uint64_t done_ns);
+	void *on_served_opaque;
 };
 
 struct kvmuf_server_stats {

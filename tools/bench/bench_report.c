@@ -1,0 +1,601 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * kvmuf-bench: summaries and reports (table, JSON, gnuplot .dat) and the
+ * --baseline reader.
+ *
+ * JSON format "kvmuf-bench/1".  The file is valid JSON, laid out so that a
+ * line-oriented reader (this tool's --baseline, grep, sed) needs no JSON
+ * parser:
+ *
+ *   {
+ *   "format": "kvmuf-bench/1",
+ *   "config": {...},                        one line: options and host
+ *   "availability": {...},                  one line
+ *   "skipped": [{"mode": M, "reason": R}, ...],      one line
+ *   "latency_note": "...",
+ *   "results": [
+ *   {"mode": "none", "vcpus": 1, "status": "ok", ...summary..., "reps": [...]},
+ *   ...                                     one line per (mode, vCPU count):
+ *   ],                                      the summary keys come before "reps",
+ *   "hook_overhead": [...],                 so the first "overall_rate" of a line
+ *   "baseline": {...} | null,               is the median one
+ *   "checks": {...},
+ *   "ok": true
+ *   }
+ *
+ * Rates are pages/s, times seconds, latencies microseconds; a figure that
+ * does not exist (a mode that failed, no latency) is null.
+ */
+#define _GNU_SOURCE
+#include "bench.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- summaries ---- */
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Nearest-rank percentile of sorted samples. */
+static uint64_t pct_u64(const uint64_t *v, size_t n, double p)
+{
+	size_t rank = (size_t)ceil(p / 100.0 * (double)n);
+
+	if (rank < 1)
+		rank = 1;
+	return v[rank - 1];
+}
+
+void lat_summarize(struct lat_rec *l, struct lat_summary *s)
+{
+	size_t n = atomic_load(&l->n);
+
+	memset(s, 0, sizeof(*s));
+	if (n > l->cap)
+		n = l->cap;
+	if (!n)
+		return;
+	qsort(l->ns, n, sizeof(*l->ns), cmp_u64);
+	s->n = n;
+	s->p50_us = (double)pct_u64(l->ns, n, 50) / 1e3;
+	s->p99_us = (double)pct_u64(l->ns, n, 99) / 1e3;
+	s->max_us = (double)l->ns[n - 1] / 1e3;
+}
+
+static double median(double *v, unsigned int n)
+{
+	qsort(v, n, sizeof(*v), cmp_double);
+	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+void cell_summarize(struct bench *b, struct cell *c)
+{
+	unsigned int reps = b->o.reps, n = 0, nlat = 0;
+	size_t samples = 0;
+	double secs[reps], mean[reps], p50[reps], p99[reps], mx = 0;
+
+	c->nok = 0;
+	c->ok = c->ran;
+	for (unsigned int i = 0; i < reps; i++) {
+		struct run_result *r = &c->reps[i];
+		double sum = 0;
+
+		if (!r->done)
+			continue;
+		if (!r->ok || r->seconds <= 0) {
+			c->ok = 0;
+			continue;
+		}
+		secs[n] = r->seconds;
+		for (unsigned int v = 0; v < c->vcpus; v++)
+			sum += r->vcpu_seconds[v] > 0 ?
+			       (double)b->pages_per_vcpu / r->vcpu_seconds[v] : 0;
+		mean[n] = sum / c->vcpus;
+		n++;
+		if (r->lat.n) {
+			samples += r->lat.n;
+			p50[nlat] = r->lat.p50_us;
+			p99[nlat] = r->lat.p99_us;
+			if (r->lat.max_us > mx)
+				mx = r->lat.max_us;
+			nlat++;
+		}
+	}
+	c->nok = n;
+	if (!n)
+		return;
+	/*
+	 * The selftest's figures for the median time (with an even count, the
+	 * mean of the two middle times), so that time and rates agree.
+	 */
+	c->seconds = median(secs, n);
+	c->per_vcpu_rate = (double)b->pages_per_vcpu / c->seconds;
+	c->overall_rate = c->per_vcpu_rate * c->vcpus;
+	c->per_vcpu_rate_mean = median(mean, n);
+	memset(&c->lat, 0, sizeof(c->lat));
+	if (nlat) {
+		c->lat.n = samples;	/* over all repetitions */
+		c->lat.p50_us = median(p50, nlat);
+		c->lat.p99_us = median(p99, nlat);
+		c->lat.max_us = mx;
+	}
+}
+
+/* ---- table ---- */
+
+static void fmt_lat(char *buf, size_t len, size_t n, double us)
+{
+	if (!n)
+		snprintf(buf, len, "-");
+	else
+		snprintf(buf, len, "%.1f", us);
+}
+
+void report_table(struct bench *b, FILE *f)
+{
+	fprintf(f, "%-14s %5s %8s %10s %14s %14s %8s %9s %9s %9s %5s\n",
+		"mode", "vCPUs", "pages", "time s", "per-vCPU pg/s", "overall pg/s",
+		"vs uffd", "p50 us", "p99 us", "max us", "ok");
+	for (unsigned int vi = 0; vi < b->o.nr_vcounts; vi++) {
+		for (int m = 0; m < NR_MODES; m++) {
+			struct cell *c = bench_cell(b, vi, m);
+			char p50[16], p99[16], mx[16], vs[16], ok[16];
+			unsigned int done = 0;
+
+			if (!c->ran)
+				continue;
+			for (unsigned int i = 0; i < b->o.reps; i++)
+				done += c->reps[i].done;
+			snprintf(ok, sizeof(ok), "%u/%u", c->nok, done);
+			if (!c->nok) {
+				fprintf(f, "%-14s %5u %8llu %10s %14s %14s %8s %9s %9s %9s %5s  FAILED\n",
+					mode_name(c->mode), c->vcpus,
+					(unsigned long long)(b->pages_per_vcpu * c->vcpus),
+					"-", "-", "-", "-", "-", "-", "-", ok);
+				continue;
+			}
+			fmt_lat(p50, sizeof(p50), c->lat.n, c->lat.p50_us);
+			fmt_lat(p99, sizeof(p99), c->lat.n, c->lat.p99_us);
+			fmt_lat(mx, sizeof(mx), c->lat.n, c->lat.max_us);
+			if (c->vs_uffd > 0)
+				snprintf(vs, sizeof(vs), "%.1fx", c->vs_uffd);
+			else
+				snprintf(vs, sizeof(vs), "-");
+			fprintf(f, "%-14s %5u %8llu %10.4f %14.0f %14.0f %8s %9s %9s %9s %5s%s\n",
+				mode_name(c->mode), c->vcpus,
+				(unsigned long long)(b->pages_per_vcpu * c->vcpus),
+				c->seconds, c->per_vcpu_rate, c->overall_rate, vs, p50, p99, mx,
+				ok, c->ok ? "" : "  FAILED");
+		}
+	}
+}
+
+/* ---- JSON ---- */
+
+static void json_str(FILE *f, const char *s)
+{
+	fputc('"', f);
+	for (; s && *s; s++) {
+		unsigned char ch = (unsigned char)*s;
+
+		if (ch == '"' || ch == '\\')
+			fprintf(f, "\\%c", ch);
+		else if (ch == '\n')
+			fputs("\\n", f);
+		else if (ch == '\t')
+			fputs("\\t", f);
+		else if (ch < 0x20)
+			fprintf(f, "\\u%04x", ch);
+		else
+			fputc(ch, f);
+	}
+	fputc('"', f);
+}
+
+static void json_num(FILE *f, const char *fmt, double v, int valid)
+{
+	if (!valid || !isfinite(v))
+		fputs("null", f);
+	else
+		fprintf(f, fmt, v);
+}
+
+static void json_lat(FILE *f, const struct lat_summary *l)
+{
+	if (!l->n) {
+		fputs("null", f);
+		return;
+	}
+	fprintf(f, "{\"p50\": %.3f, \"p99\": %.3f, \"max\": %.3f, \"samples\": %zu}",
+		l->p50_us, l->p99_us, l->max_us, l->n);
+}
+
+static void json_u64_or_null(FILE *f, uint64_t v)
+{
+	if (v == UINT64_MAX)
+		fputs("null", f);
+	else
+		fprintf(f, "%llu", (unsigned long long)v);
+}
+
+static void json_counts(FILE *f, const struct run_result *r)
+{
+	const struct serve_counts *c = &r->counts;
+
+	if (!r->served_mode && r->counts.module_faults == UINT64_MAX) {
+		fputs("null", f);
+		return;
+	}
+	fprintf(f, "{\"served\": %llu, \"faults\": %llu, \"duplicates\": %llu, \"eexist\": %llu, "
+		"\"out_of_range\": %llu, \"errors\": %llu, \"batches\": %llu, \"exits\": %llu, "
+		"\"threads\": %u, \"module_faults\": ",
+		(unsigned long long)c->served, (unsigned long long)c->faults,
+		(unsigned long long)c->duplicates, (unsigned long long)c->eexist,
+		(unsigned long long)c->out_of_range, (unsigned long long)c->errors,
+		(unsigned long long)c->batches, (unsigned long long)c->exits, c->threads);
+	json_u64_or_null(f, c->module_faults);
+	fputs(", \"module_resolved\": ", f);
+	json_u64_or_null(f, c->module_resolved);
+	fputc('}', f);
+}
+
+static void json_rep(FILE *f, struct bench *b, const struct cell *c,
+		     const struct run_result *r)
+{
+	double pv = r->seconds > 0 ? (double)b->pages_per_vcpu / r->seconds : 0;
+	int valid = r->ok && r->seconds > 0;
+
+	fputs("{\"ok\": ", f);
+	fputs(r->ok ? "true" : "false", f);
+	fputs(", \"seconds\": ", f);
+	json_num(f, "%.9f", r->seconds, r->seconds > 0);
+	fputs(", \"per_vcpu_rate\": ", f);
+	json_num(f, "%.1f", pv, valid);
+	fputs(", \"overall_rate\": ", f);
+	json_num(f, "%.1f", pv * c->vcpus, valid);
+	fputs(", \"vcpu_seconds\": [", f);
+	for (unsigned int v = 0; v < c->vcpus; v++)
+		fprintf(f, "%s%.9f", v ? ", " : "", r->vcpu_seconds ? r->vcpu_seconds[v] : 0.0);
+	fprintf(f, "], \"touched\": %llu, \"bad_pages\": %llu, \"counts\": ",
+		(unsigned long long)r->touched, (unsigned long long)r->bad_pages);
+	json_counts(f, r);
+	fputs(", \"latency_us\": ", f);
+	json_lat(f, &r->lat);
+	fputs(", \"failure\": ", f);
+	if (r->ok)
+		fputs("null", f);
+	else
+		json_str(f, r->fail);
+	fputc('}', f);
+}
+
+static void json_cell(FILE *f, struct bench *b, const struct cell *c)
+{
+	int valid = c->nok > 0;
+	int first = 1;
+
+	fputs("{\"mode\": ", f);
+	json_str(f, mode_name(c->mode));
+	fprintf(f, ", \"vcpus\": %u, \"status\": \"%s\", \"pages\": %llu, \"reps_ok\": %u, ",
+		c->vcpus, c->ok ? "ok" : "failed",
+		(unsigned long long)(b->pages_per_vcpu * c->vcpus), c->nok);
+	fputs("\"seconds\": ", f);
+	json_num(f, "%.9f", c->seconds, valid);
+	fputs(", \"per_vcpu_rate\": ", f);
+	json_num(f, "%.1f", c->per_vcpu_rate, valid);
+	fputs(", \"overall_rate\": ", f);
+	json_num(f, "%.1f", c->overall_rate, valid);
+	fputs(", \"per_vcpu_rate_mean\": ", f);
+	json_num(f, "%.1f", c->per_vcpu_rate_mean, valid);
+	fputs(", \"vs_uffd_missing\": ", f);
+	json_num(f, "%.3f", c->vs_uffd, c->vs_uffd > 0);
+	fputs(", \"latency_us\": ", f);
+	json_lat(f, &c->lat);
+	fputs(", \"reps\": [", f);
+	for (unsigned int i = 0; i < b->o.reps; i++) {
+		if (!c->reps[i].done)
+			continue;
+		if (!first)
+			fputs(", ", f);
+		first = 0;
+		json_rep(f, b, c, &c->reps[i]);
+	}
+	fputs("]}", f);
+}
+
+int report_json(struct bench *b, const char *path)
+{
+	const struct bench_opts *o = &b->o;
+	FILE *f = fopen(path, "w");
+	int first;
+
+	if (!f) {
+		fprintf(stderr, PROG ": %s: %s\n", path, strerror(errno));
+		return -1;
+	}
+	fputs("{\n\"format\": \"kvmuf-bench/1\",\n", f);
+
+	fputs("\"config\": {\"method\": \"KVM selftest demand_paging_test\", \"modes\": [", f);
+	first = 1;
+	for (int m = 0; m < NR_MODES; m++)
+		if (o->modes & (1u << m)) {
+			fputs(first ? "" : ", ", f);
+			json_str(f, mode_name(m));
+			first = 0;
+		}
+	fputs("], \"vcpus\": [", f);
+	for (unsigned int i = 0; i < o->nr_vcounts; i++)
+		fprintf(f, "%s%u", i ? ", " : "", o->vcpus[i]);
+	fprintf(f, "], \"bytes_per_vcpu\": %llu, \"pages_per_vcpu\": %llu, \"page_size\": 4096, "
+		"\"backing\": \"%s\", \"access\": \"%s\", \"reps\": %u, \"uffd_per_vcpu\": %s, "
+		"\"readers\": %u, \"readers_meaning\": \"per uffd (uffd modes), in total (kvmuf modes)\", "
+		"\"delay_us\": %u, \"thp\": \"off\", \"seed\": \"0x%llx\", ",
+		(unsigned long long)o->bytes_per_vcpu, (unsigned long long)b->pages_per_vcpu,
+		o->backing == KVMUF_MEM_MEMFD ? "shmem" : "anon",
+		o->read_mode ? "read" : "write", o->reps, o->one_uffd ? "false" : "true",
+		o->readers, o->delay_us, (unsigned long long)o->seed);
+	fputs("\"kernel\": ", f);
+	json_str(f, b->host.kernel);
+	fputs(", \"cpu_model\": ", f);
+	json_str(f, b->host.cpu_model);
+	fprintf(f, ", \"host_cpus\": %ld, \"hypervisor\": %s, \"pinning\": \"none\"},\n",
+		b->host.host_cpus, b->host.hypervisor ? "true" : "false");
+
+	fputs("\"availability\": {\"kvm_userfault\": {\"available\": ", f);
+	fputs(b->kv.usable ? "true" : "false", f);
+	fputs(", \"reason\": ", f);
+	if (b->kv.usable)
+		fputs("null", f);
+	else
+		json_str(f, b->kv.why);
+	fputs("}, \"userfaultfd\": {\"available\": ", f);
+	fputs(b->uffd.usable ? "true" : "false", f);
+	fputs(", \"minor_shmem\": ", f);
+	fputs(b->uffd.minor_shmem ? "true" : "false", f);
+	fputs(", \"reason\": ", f);
+	if (b->uffd.usable && b->uffd.minor_shmem)
+		fputs("null", f);
+	else
+		json_str(f, b->uffd.why);
+	fputs("}},\n", f);
+
+	fputs("\"skipped\": [", f);
+	first = 1;
+	for (int m = 0; m < NR_MODES; m++)
+		if (b->skip_why[m]) {
+			fputs(first ? "{\"mode\": " : ", {\"mode\": ", f);
+			json_str(f, mode_name(m));
+			fputs(", \"reason\": ", f);
+			json_str(f, b->skip_why[m]);
+			fputc('}', f);
+			first = 0;
+		}
+	fputs("],\n", f);
+
+	fputs("\"latency_note\": \"kvmuf modes: from the ring entry's time_ns (CLOCK_MONOTONIC when "
+	      "the module raised the fault) to the return of the resolve ioctl that served it. "
+	      "uffd modes: from the handler's read() of the uffd message to the return of "
+	      "UFFDIO_COPY/CONTINUE; userfaultfd gives no fault timestamp, so the wakeup of the "
+	      "reader is not included and the figures are not directly comparable. Summary p50/p99: "
+	      "median over the repetitions; max: over all of them. With -d the fetch delay is "
+	      "included in both.\",\n", f);
+	fputs("\"rate_note\": \"as demand_paging_test: time from before the vCPU threads are "
+	      "released until all have finished; per_vcpu_rate = pages per vCPU / time; "
+	      "overall_rate = per_vcpu_rate * vCPUs; summary: from the median time over the repetitions; "
+	      "per_vcpu_rate_mean = mean over vCPUs of pages / that vCPU's own time\",\n", f);
+
+	fputs("\"results\": [\n", f);
+	first = 1;
+	for (unsigned int vi = 0; vi < o->nr_vcounts; vi++)
+		for (int m = 0; m < NR_MODES; m++) {
+			struct cell *c = bench_cell(b, vi, m);
+
+			if (!c->ran)
+				continue;
+			if (!first)
+				fputs(",\n", f);
+			first = 0;
+			json_cell(f, b, c);
+		}
+	fputs("\n],\n", f);
+
+	fputs("\"hook_overhead\": [", f);
+	first = 1;
+	for (unsigned int vi = 0; vi < o->nr_vcounts; vi++)
+		if (b->hook_valid[vi]) {
+			fprintf(f, "%s{\"vcpus\": %u, \"pct\": %.2f}", first ? "" : ", ",
+				o->vcpus[vi], b->hook_pct[vi]);
+			first = 0;
+		}
+	fputs("],\n\"baseline\": ", f);
+	if (!b->have_base) {
+		fputs("null", f);
+	} else {
+		fputs("{\"source\": ", f);
+		json_str(f, b->base.desc);
+		fputs(", \"none_rate\": [", f);
+		first = 1;
+		for (unsigned int vi = 0; vi < o->nr_vcounts; vi++) {
+			struct cell *att = bench_cell(b, vi, MODE_NONE_ATTACHED);
+			struct cell *none = bench_cell(b, vi, MODE_NONE);
+
+			if (b->base.rates[vi] <= 0)
+				continue;
+			fprintf(f, "%s{\"vcpus\": %u, \"rate\": %.1f, \"hook_overhead_pct\": ",
+				first ? "" : ", ", o->vcpus[vi], b->base.rates[vi]);
+			json_num(f, "%.2f", (b->base.rates[vi] / att->overall_rate - 1) * 100,
+				 att->nok > 0);
+			fputs(", \"none_vs_baseline_pct\": ", f);
+			json_num(f, "%.2f", (b->base.rates[vi] / none->overall_rate - 1) * 100,
+				 none->nok > 0);
+			fputc('}', f);
+			first = 0;
+		}
+		fputs("]}", f);
+	}
+	fprintf(f, ",\n\"checks\": {\"runs\": %s, \"pages\": %s, \"verification\": %s, "
+		"\"served\": %s, \"none_fastest_warnings\": %u},\n",
+		b->runs_ok ? "true" : "false", b->pages_ok ? "true" : "false",
+		b->verify_ok ? "true" : "false", b->served_ok ? "true" : "false",
+		b->none_warnings);
+	fprintf(f, "\"ok\": %s\n}\n", b->status == 1 ? "false" : "true");
+	if (fclose(f) != 0) {
+		fprintf(stderr, PROG ": %s: %s\n", path, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/* ---- gnuplot ---- */
+
+int report_dat(struct bench *b, const char *path)
+{
+	const struct bench_opts *o = &b->o;
+	FILE *f = fopen(path, "w");
+
+	if (!f) {
+		fprintf(stderr, PROG ": %s: %s\n", path, strerror(errno));
+		return -1;
+	}
+	fprintf(f, "# kvmuf-bench: overall demand paging rate (pages/s), median of %u reps; "
+		"%s memory, %s, %llu bytes per vCPU, delay %u us; NaN: skipped or failed\n",
+		o->reps, o->backing == KVMUF_MEM_MEMFD ? "shmem" : "anon",
+		o->read_mode ? "read" : "write", (unsigned long long)o->bytes_per_vcpu,
+		o->delay_us);
+	fputs("# vcpus", f);
+	for (int m = 0; m < NR_MODES; m++)
+		if (o->modes & (1u << m))
+			fprintf(f, "\t%s", mode_name(m));
+	fputc('\n', f);
+	for (unsigned int vi = 0; vi < o->nr_vcounts; vi++) {
+		fprintf(f, "%u", o->vcpus[vi]);
+		for (int m = 0; m < NR_MODES; m++) {
+			struct cell *c = bench_cell(b, vi, m);
+
+			if (!(o->modes & (1u << m)))
+				continue;
+			if (c->nok && c->ok)
+				fprintf(f, "\t%.1f", c->overall_rate);
+			else
+				fputs("\tNaN", f);
+		}
+		fputc('\n', f);
+	}
+	if (fclose(f) != 0) {
+		fprintf(stderr, PROG ": %s: %s\n", path, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/* ---- --baseline ---- */
+
+/* The text after `"key": ` in s, or NULL. */
+static const char *json_after(const char *s, const char *key)
+{
+	char pat[64];
+	const char *p;
+
+	snprintf(pat, sizeof(pat), "\"%s\": ", key);
+	p = strstr(s, pat);
+	return p ? p + strlen(pat) : NULL;
+}
+
+/* A string value: copies at most len - 1 bytes (no escapes expected). */
+static int json_get_str(const char *s, const char *key, char *out, size_t len)
+{
+	const char *p = json_after(s, key);
+	size_t i = 0;
+
+	if (!p || *p != '"')
+		return -1;
+	for (p++; *p && *p != '"' && i + 1 < len; p++)
+		out[i++] = *p;
+	out[i] = '\0';
+	return 0;
+}
+
+static int json_get_num(const char *s, const char *key, double *v)
+{
+	const char *p = json_after(s, key);
+	char *end;
+
+	if (!p)
+		return -1;
+	*v = strtod(p, &end);
+	return end == p ? -1 : 0;
+}
+
+int baseline_read(const char *path, const unsigned int *vcpus, unsigned int n,
+		  struct baseline *base, char *err, size_t errlen)
+{
+	char *backing = base->backing, *access = base->access, *kernel = base->kernel;
+	double *rates = base->rates, bytes = 0;
+	FILE *f = fopen(path, "r");
+	char *line = NULL;
+	size_t cap = 0;
+	int have_format = 0, found = 0;
+
+	memset(base, 0, sizeof(*base));
+	strcpy(backing, "?");
+	strcpy(access, "?");
+	strcpy(kernel, "?");
+	if (!f) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	while (getline(&line, &cap, f) > 0) {
+		const char *p = line;
+		double v, rate;
+
+		if (strstr(line, "\"format\": \"kvmuf-bench/1\""))
+			have_format = 1;
+		if (!strncmp(line, "\"config\": ", 10)) {
+			json_get_str(line, "backing", backing, sizeof(base->backing));
+			json_get_str(line, "access", access, sizeof(base->access));
+			json_get_str(line, "kernel", kernel, sizeof(base->kernel));
+			json_get_num(line, "bytes_per_vcpu", &bytes);
+		}
+		while (*p == ' ')
+			p++;
+		if (strncmp(p, "{\"mode\": \"none\", ", 17))
+			continue;
+		if (json_get_num(p, "vcpus", &v) < 0 ||
+		    json_get_num(p, "overall_rate", &rate) < 0)
+			continue;	/* "overall_rate": null: that cell failed */
+		for (unsigned int i = 0; i < n; i++)
+			if ((double)vcpus[i] == v) {
+				rates[i] = rate;
+				found++;
+			}
+	}
+	free(line);
+	fclose(f);
+	if (!have_format) {
+		snprintf(err, errlen, "%s: not a kvmuf-bench/1 JSON file", path);
+		return -1;
+	}
+	base->bytes_per_vcpu = bytes;
+	snprintf(base->desc, sizeof(base->desc), "%s (%s memory, %s, %.0f bytes per vCPU, kernel %s)",
+		 path, backing, access, bytes, kernel);
+	if (!found) {
+		snprintf(err, errlen, "%s holds no successful 'none' result at these vCPU counts",
+			 path);
+		return -1;
+	}
+	return 0;
+}
