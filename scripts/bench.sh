@@ -2,7 +2,7 @@
 # make bench: boot a stock kernel under QEMU, run kvmuf-bench inside it (every mode, the
 # kselftest demand_paging_test method), bring the JSON back, plot it, print the table.
 #   scripts/bench.sh [LINE]            default 6.12
-#   KVMUF_BENCH_ARGS="-v 1,2,4,8,16 -b 1M -n 3"   what kvmuf-bench runs
+#   KVMUF_BENCH_ARGS="-v 1,2,4,8,16 -b 1M -n 3 -s shmem"   what kvmuf-bench runs
 # Results: build/bench/<line>/bench.{json,dat,png,txt}. Inside TCG only ratios mean
 # anything; on real hardware run kvmuf-bench directly (see README).
 set -euo pipefail
@@ -10,7 +10,7 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
 . scripts/lib-cache.sh
 line=${1:-6.12}
-args=${KVMUF_BENCH_ARGS:--v 1,2,4,8,16 -b 1M -n 3}
+args=${KVMUF_BENCH_ARGS:--v 1,2,4,8,16 -b 1M -n 3 -s shmem}
 out=build/bench/$line
 
 make -s tools guest
@@ -29,7 +29,9 @@ sed -n '/^KVMUF-BEGIN bench-run$/,/^KVMUF-RESULT bench-run /p' "$out/console.log
 cat "$out/bench.txt"
 if [ -s "$out/bench.dat" ]; then
 	kver=$(cat "$KVMUF_CACHE/kernels/$line/kver")
-	gnuplot -e "dat='$out/bench.dat'; png='$out/bench.png'; title='kvm-userfault vs userfaultfd: $kver guest under QEMU TCG, kvmuf-bench $args'" \
+	# From the column header ("# vcpus<TAB>mode...") on; the line above it describes the run.
+	sed -n '/^# vcpus/,$p' "$out/bench.dat" >"$out/plot.dat"
+	gnuplot -e "dat='$out/plot.dat'; png='$out/bench.png'; title='kvm-userfault vs userfaultfd: $kver guest under QEMU TCG, kvmuf-bench $args'" \
 		scripts/bench-plot.gp && echo "plot: $out/bench.png"
 fi
 exit $status
