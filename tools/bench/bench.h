@@ -132,6 +132,41 @@ int kv_setup(struct run_ctx *rc, struct kv_run **out);
 int kv_finish(struct run_ctx *rc, struct kv_run *k);
 void kv_destroy(struct kv_run *k);
 
+/* ---- KVM's binary statistics (bench_kvmstats.c) ---- */
+
+/* Per-vCPU statistics looked up by name (kstat_names); summed over the vCPUs. */
+enum kstat {
+	KS_EXITS,		/* every VM exit */
+	KS_PF_TAKEN,		/* page faults handled by KVM's MMU (stage 2 / TDP) */
+	KS_PF_FIXED,		/* ... that installed a mapping */
+	KS_PF_SPURIOUS,		/* ... that found it there already */
+	KS_PF_FAST,		/* ... fixed on the lockless fast path */
+	KS_PF_EMULATE,		/* ... that needed instruction emulation */
+	KS_HALT_EXITS,
+	KS_IO_EXITS,
+	KS_MMIO_EXITS,
+	KS_SIGNAL_EXITS,
+	KS_INSN_EMULATION,	/* instructions KVM emulated */
+	NR_KSTATS
+};
+
+extern const char *const kstat_names[NR_KSTATS];
+
+struct kstats {
+	int valid;		/* read (or computed) successfully */
+	unsigned int have;	/* bit per enum kstat: this kernel has it */
+	uint64_t v[NR_KSTATS];	/* sums over the vCPUs (0 if absent) */
+};
+
+struct kstats_reader;
+/* Open every vCPU's stats fd and read the descriptors. 0, or -1 with err. */
+int kstats_open(struct kvmuf_vm *vm, struct kstats_reader **out, char *err, size_t len);
+/* Snapshot: the sums over the vCPUs now. 0, or -1 with err. */
+int kstats_read(struct kstats_reader *r, struct kstats *sum, char *err, size_t len);
+void kstats_close(struct kstats_reader *r);
+/* d = after - before (invalid unless both are). */
+void kstats_delta(const struct kstats *before, const struct kstats *after, struct kstats *d);
+
 /* ---- results and reports (bench_report.c) ---- */
 
 struct lat_summary {
@@ -153,6 +188,7 @@ struct run_result {
 	int served_mode;		/* the pages were served (uffd / kvmuf) */
 	struct serve_counts counts;
 	struct lat_summary lat;
+	struct kstats kst;		/* KVM's counters over the run (kvmuf_vm_run) */
 	char fail[256];			/* first failure, if !ok */
 };
 
@@ -168,6 +204,8 @@ struct cell {
 	double seconds, per_vcpu_rate, overall_rate, per_vcpu_rate_mean;
 	struct lat_summary lat;
 	double vs_uffd;			/* overall / uffd-missing overall; 0: n/a */
+	int kst_rep;			/* the ok repetition with the median exits
+					 * (the lower one of two); -1: no KVM stats */
 };
 
 struct host_info {
@@ -200,6 +238,7 @@ struct bench {
 	/* none-attached vs none, per -v entry */
 	double hook_pct[MAX_VCOUNTS];
 	int hook_valid[MAX_VCOUNTS];
+	char kst_why[192];		/* first reason KVM stats could not be read */
 	int have_base;			/* --baseline read */
 	struct baseline base;
 };
@@ -219,6 +258,8 @@ void lat_summarize(struct lat_rec *l, struct lat_summary *s);
 void cell_summarize(struct bench *b, struct cell *c);
 
 void report_table(struct bench *b, FILE *f);
+/* KVM's counters per page, a second table, with its legend. */
+void report_kstats_table(struct bench *b, FILE *f);
 int report_json(struct bench *b, const char *path);
 int report_dat(struct bench *b, const char *path);
 

@@ -13,6 +13,8 @@
  *   "availability": {...},                  one line
  *   "skipped": [{"mode": M, "reason": R}, ...],      one line
  *   "latency_note": "...",
+ *   "rate_note": "...",
+ *   "kvm_stats_note": "...", "kvm_stats_error": null | "...",    one line
  *   "results": [
  *   {"mode": "none", "vcpus": 1, "status": "ok", ...summary..., "reps": [...]},
  *   ...                                     one line per (mode, vCPU count):
@@ -25,6 +27,12 @@
  *
  * Rates are pages/s, times seconds, latencies microseconds; a figure that
  * does not exist (a mode that failed, no latency) is null.
+ *
+ * KVM's counters (bench_kvmstats.c): every repetition has "kvm_stats": the
+ * sums over the vCPUs of exits, pf_taken, pf_fixed, ... (null where absent);
+ * every result, just before "reps", "kvm_stats": {"rep", "per_page", "sums"}
+ * of its repetition with the median exits.  (So the first "exits" of a result
+ * line is now that one, no longer the one of the first repetition's "counts".)
  */
 #define _GNU_SOURCE
 #include "bench.h"
@@ -82,6 +90,31 @@ static double median(double *v, unsigned int n)
 	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
+/*
+ * The ok repetition whose KVM stats have the median exits (the lower middle
+ * one of an even count), so that every figure shown comes from one run and
+ * they stay consistent with each other; -1 if no ok repetition has stats.
+ */
+static int kst_median_rep(const struct bench *b, const struct cell *c)
+{
+	unsigned int reps = b->o.reps, n = 0;
+	int idx[reps];
+
+	for (unsigned int i = 0; i < reps; i++) {
+		const struct run_result *r = &c->reps[i];
+		unsigned int j;
+
+		if (!r->done || !r->ok || r->seconds <= 0 || !r->kst.valid)
+			continue;
+		/* insertion sort by exits */
+		for (j = n; j > 0 && c->reps[idx[j - 1]].kst.v[KS_EXITS] > r->kst.v[KS_EXITS]; j--)
+			idx[j] = idx[j - 1];
+		idx[j] = (int)i;
+		n++;
+	}
+	return n ? idx[(n - 1) / 2] : -1;
+}
+
 void cell_summarize(struct bench *b, struct cell *c)
 {
 	unsigned int reps = b->o.reps, n = 0, nlat = 0;
@@ -116,6 +149,7 @@ void cell_summarize(struct bench *b, struct cell *c)
 		}
 	}
 	c->nok = n;
+	c->kst_rep = kst_median_rep(b, c);
 	if (!n)
 		return;
 	/*
@@ -182,6 +216,55 @@ void report_table(struct bench *b, FILE *f)
 				ok, c->ok ? "" : "  FAILED");
 		}
 	}
+}
+
+static void fmt_per_page(char *buf, size_t len, const struct kstats *k, enum kstat i,
+			 uint64_t pages)
+{
+	if (!k->valid || !(k->have & (1u << i)) || !pages)
+		snprintf(buf, len, "-");
+	else
+		snprintf(buf, len, "%.3f", (double)k->v[i] / (double)pages);
+}
+
+void report_kstats_table(struct bench *b, FILE *f)
+{
+	static const enum kstat cols[] = {
+		KS_EXITS, KS_PF_TAKEN, KS_PF_FIXED, KS_PF_SPURIOUS, KS_HALT_EXITS,
+		KS_INSN_EMULATION,
+	};
+	int any = 0;
+
+	fprintf(f, "KVM's counters per page (KVM_GET_STATS_FD, summed over the vCPUs):\n");
+	fprintf(f, "%-14s %5s %8s %11s %11s %11s %11s %11s %11s\n", "mode", "vCPUs", "pages",
+		"exits/pg", "pf_taken/pg", "pf_fixed/pg", "pf_spur/pg", "halt/pg", "emul/pg");
+	for (unsigned int vi = 0; vi < b->o.nr_vcounts; vi++) {
+		for (int m = 0; m < NR_MODES; m++) {
+			struct cell *c = bench_cell(b, vi, m);
+			uint64_t pages = b->pages_per_vcpu * c->vcpus;
+			static const struct kstats none;
+			const struct kstats *k = &none;
+			char v[6][24];
+
+			if (!c->ran)
+				continue;
+			if (c->kst_rep >= 0) {
+				k = &c->reps[c->kst_rep].kst;
+				any = 1;
+			}
+			for (unsigned int i = 0; i < 6; i++)
+				fmt_per_page(v[i], sizeof(v[i]), k, cols[i], pages);
+			fprintf(f, "%-14s %5u %8llu %11s %11s %11s %11s %11s %11s\n",
+				mode_name(c->mode), c->vcpus, (unsigned long long)pages,
+				v[0], v[1], v[2], v[3], v[4], v[5]);
+		}
+	}
+	fprintf(f, "exits: all VM exits; pf_taken: stage-2 faults handled by KVM's MMU (pf_fixed: it mapped\n"
+		"the page, pf_spur: found it mapped); halt: HLT exits; emul: instructions KVM emulated.\n"
+		"Per test page, summed over the vCPUs, over the whole run (with the guest's own few faults\n"
+		"and exits), the repetition with the median exits; -: not in this kernel.\n");
+	if (!any && b->kst_why[0])
+		fprintf(f, "KVM's counters could not be read: %s\n", b->kst_why);
 }
 
 /* ---- JSON ---- */
@@ -253,6 +336,46 @@ static void json_counts(FILE *f, const struct run_result *r)
 	fputc('}', f);
 }
 
+/* {"exits": N, ...}: the sums; an absent statistic is null. */
+static void json_kstats_sums(FILE *f, const struct kstats *k)
+{
+	if (!k->valid) {
+		fputs("null", f);
+		return;
+	}
+	fputc('{', f);
+	for (int i = 0; i < NR_KSTATS; i++) {
+		fprintf(f, "%s\"%s\": ", i ? ", " : "", kstat_names[i]);
+		if (k->have & (1u << i))
+			fprintf(f, "%llu", (unsigned long long)k->v[i]);
+		else
+			fputs("null", f);
+	}
+	fputc('}', f);
+}
+
+/* The cell's: {"rep": I, "per_page": {...}, "sums": {...}} of the median repetition. */
+static void json_kstats_cell(FILE *f, struct bench *b, const struct cell *c)
+{
+	const struct kstats *k;
+	uint64_t pages = b->pages_per_vcpu * c->vcpus;
+
+	if (c->kst_rep < 0) {
+		fputs("null", f);
+		return;
+	}
+	k = &c->reps[c->kst_rep].kst;
+	fprintf(f, "{\"rep\": %d, \"per_page\": {", c->kst_rep);
+	for (int i = 0; i < NR_KSTATS; i++) {
+		fprintf(f, "%s\"%s\": ", i ? ", " : "", kstat_names[i]);
+		json_num(f, "%.4f", (double)k->v[i] / (double)pages,
+			 (k->have & (1u << i)) && pages);
+	}
+	fputs("}, \"sums\": ", f);
+	json_kstats_sums(f, k);
+	fputc('}', f);
+}
+
 static void json_rep(FILE *f, struct bench *b, const struct cell *c,
 		     const struct run_result *r)
 {
@@ -275,6 +398,8 @@ static void json_rep(FILE *f, struct bench *b, const struct cell *c,
 	json_counts(f, r);
 	fputs(", \"latency_us\": ", f);
 	json_lat(f, &r->lat);
+	fputs(", \"kvm_stats\": ", f);
+	json_kstats_sums(f, &r->kst);
 	fputs(", \"failure\": ", f);
 	if (r->ok)
 		fputs("null", f);
@@ -305,6 +430,8 @@ static void json_cell(FILE *f, struct bench *b, const struct cell *c)
 	json_num(f, "%.3f", c->vs_uffd, c->vs_uffd > 0);
 	fputs(", \"latency_us\": ", f);
 	json_lat(f, &c->lat);
+	fputs(", \"kvm_stats\": ", f);
+	json_kstats_cell(f, b, c);
 	fputs(", \"reps\": [", f);
 	for (unsigned int i = 0; i < b->o.reps; i++) {
 		if (!c->reps[i].done)
@@ -397,6 +524,20 @@ int report_json(struct bench *b, const char *path)
 	      "released until all have finished; per_vcpu_rate = pages per vCPU / time; "
 	      "overall_rate = per_vcpu_rate * vCPUs; summary: from the median time over the repetitions; "
 	      "per_vcpu_rate_mean = mean over vCPUs of pages / that vCPU's own time\",\n", f);
+
+	fputs("\"kvm_stats_note\": \"KVM's per-vCPU binary statistics (KVM_GET_STATS_FD) summed over "
+	      "the vCPUs, from just before the vCPU threads are created until they are joined. "
+	      "Per repetition: the sums (null: could not be read; a statistic this kernel lacks: "
+	      "null). Per result: the ok repetition with the median exits (rep: its index in "
+	      "reps; the lower middle one of an even count), its sums and per_page = sum / pages. "
+	      "exits: all VM exits; pf_taken: stage-2 faults handled by KVM's MMU; pf_fixed: "
+	      "those that installed a mapping; pf_spurious: those that found it there; insn_emulation: instructions KVM emulated\", ", f);
+	fputs("\"kvm_stats_error\": ", f);
+	if (b->kst_why[0])
+		json_str(f, b->kst_why);
+	else
+		fputs("null", f);
+	fputs(",\n", f);
 
 	fputs("\"results\": [\n", f);
 	first = 1;

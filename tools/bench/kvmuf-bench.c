@@ -19,7 +19,9 @@
  *
  * After each run: the guests' own results (kvmuf_vm_check_results), every
  * page compared with its source (served modes: the whole page; none modes:
- * the first word), the served counts, the latency samples.
+ * the first word), the served counts, the latency samples.  KVM's own
+ * per-vCPU counters over each run (exits, stage-2 faults taken and fixed, ...:
+ * bench_kvmstats.c) go in a second table and the JSON.
  *
  * Exit status: 0 ok, 1 a run or a check failed, 2 bad arguments, 77 /dev/kvm
  * missing or unusable (or no requested mode can run here).
@@ -476,6 +478,9 @@ static void do_run(struct bench *b, struct cell *c, unsigned int rep,
 	struct kvmuf_vcpu_result *res = NULL;
 	struct uffd_run *u = NULL;
 	struct kv_run *k = NULL;
+	struct kstats_reader *kst = NULL;
+	struct kstats kst_before, kst_after;
+	char kst_err[sizeof(b->kst_why)] = "";
 	enum kvmuf_mode gmode;
 	char what[96];
 	int ret;
@@ -515,8 +520,23 @@ static void do_run(struct bench *b, struct cell *c, unsigned int rep,
 
 	/* Served pages hold the pattern: -R verifies it; fresh memory reads zero. */
 	gmode = !o->read_mode ? KVMUF_MODE_WRITE : served ? KVMUF_MODE_VERIFY : KVMUF_MODE_READ;
+	/*
+	 * KVM's counters just before the vCPU threads are created and just
+	 * after they are joined (outside the timed window): the difference is
+	 * the run.  Not being able to read them is no failure: "-" in the table.
+	 */
+	if (kstats_open(rc.vm, &kst, kst_err, sizeof(kst_err)) < 0 ||
+	    kstats_read(kst, &kst_before, kst_err, sizeof(kst_err)) < 0) {
+		kstats_close(kst);
+		kst = NULL;
+	}
 	watchdog_arm(o, what);
 	r->completed = kvmuf_vm_run(rc.vm, gmode, o->seed, res, &r->seconds) == 0;
+	if (kst && kstats_read(kst, &kst_after, kst_err, sizeof(kst_err)) == 0)
+		kstats_delta(&kst_before, &kst_after, &r->kst);
+	kstats_close(kst);
+	if (!r->kst.valid && !b->kst_why[0])
+		snprintf(b->kst_why, sizeof(b->kst_why), "%s", kst_err);
 	ret = 0;
 	if (u)
 		ret = uffd_finish(&rc, u);
@@ -952,6 +972,8 @@ int main(int argc, char **argv)
 	       "modes from the handler's read() to the end of UFFDIO_COPY/CONTINUE (userfaultfd gives no\n"
 	       "fault timestamp: the reader's wakeup is not included). p50/p99 median over the\n"
 	       "repetitions, max over all.\n\n");
+	report_kstats_table(&b, stdout);
+	printf("\n");
 	print_overheads(&b);
 	print_checks(&b, nruns, nok);
 

@@ -237,6 +237,11 @@ unsigned int kvmuf_vm_nr_vcpus(const struct kvmuf_vm *vm)
 	return vm->nr_vcpus;
 }
 
+int kvmuf_vm_vcpu_fd(const struct kvmuf_vm *vm, unsigned int vcpu)
+{
+	return vcpu < vm->nr_vcpus ? vm->vcpus[vcpu].fd : -1;
+}
+
 const struct kvmuf_test_mem *kvmuf_vm_test_mem(const struct kvmuf_vm *vm)
 {
 	return &vm->test;

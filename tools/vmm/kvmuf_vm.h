@@ -135,6 +135,8 @@ void kvmuf_vm_destroy(struct kvmuf_vm *vm);
 
 int kvmuf_vm_fd(const struct kvmuf_vm *vm);
 unsigned int kvmuf_vm_nr_vcpus(const struct kvmuf_vm *vm);
+/* vCPU @vcpu's fd (e.g. for KVM_GET_STATS_FD), or -1 if @vcpu >= nr_vcpus. */
+int kvmuf_vm_vcpu_fd(const struct kvmuf_vm *vm, unsigned int vcpu);
 const struct kvmuf_test_mem *kvmuf_vm_test_mem(const struct kvmuf_vm *vm);
 /* Guest physical base and page count of vCPU @vcpu's region. */
 uint64_t kvmuf_vm_region_gpa(const struct kvmuf_vm *vm, unsigned int vcpu);
