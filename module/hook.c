@@ -133,6 +133,7 @@ static int kvmuf_notify(struct kvmuf_vm *vm, struct kvmuf_kring *ring, const str
 	int ret;
 
 	while (!kvmuf_push(vm, ring, f)) {
+		atomic64_inc(&vm->stats.ring_waits);
 		ret = wait_event_interruptible(vm->space_wq, !kvmuf_kring_full(ring) ||
 					       READ_ONCE(vm->detached));
 		if (ret)

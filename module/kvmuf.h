@@ -59,7 +59,7 @@ struct kvmuf_vm {
 	wait_queue_head_t drain_wq;	/* detach waits here for vCPUs to leave */
 
 	struct {
-		atomic64_t faults, deduped, parks, exits, resolved;
+		atomic64_t faults, deduped, parks, exits, resolved, ring_waits;
 	} stats;
 };
 

@@ -420,6 +420,7 @@ void kvmuf_vm_info(struct kvmuf_vm *vm, struct kvmuf_info *info)
 	info->parks = atomic64_read(&vm->stats.parks);
 	info->exits = atomic64_read(&vm->stats.exits);
 	info->resolved = atomic64_read(&vm->stats.resolved);
+	info->ring_waits = atomic64_read(&vm->stats.ring_waits);
 }
 
 /* Module exit: every state holds a module reference, so none is left. */

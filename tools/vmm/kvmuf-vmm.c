@@ -47,7 +47,7 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: " PROG " [-v NVCPUS] [-b BYTES] [-O] [-m anon|memfd] [-w|-r|-c] [-s SEED] [-q]\n"
-		"       [-u park|exit [-R ENTRIES] [-D SOCKET | -T THREADS [-d USEC]] [-W MS]] [-S SNAPSHOT]\n"
+		"       [-u park|exit [-R ENTRIES] [-G] [-D SOCKET | -T THREADS [-d USEC]] [-W MS]] [-S SNAPSHOT]\n"
 		"  -v NVCPUS  number of vCPUs, each with its own region (default 1)\n"
 		"  -b BYTES   region size per vCPU, suffix K, M or G; multiple of 4K (default 1M)\n"
 		"  -O         all vCPUs touch the same region (memory is one region; dedup tests)\n"
@@ -62,6 +62,7 @@ static void usage(FILE *f)
 		"             missing at start; MODE park (vCPUs sleep in the kernel) or exit\n"
 		"             (KVM_RUN returns, the VMM waits with KVMUF_WAIT and re-enters)\n"
 		"  -R ENTRIES ring entries per vCPU ring, power of two 16..65536 (default %d)\n"
+		"  -G         no vCPU rings: every vCPU notifies through the shared VM ring\n"
 		"  -D SOCKET  hand the device fd (and the memfd) to kvmuf-daemon at SOCKET; in\n"
 		"             park mode the VMM then closes its own device fd\n"
 		"  -T THREADS without -D: threads of the in-process server (default %d)\n"
@@ -155,7 +156,7 @@ static void parse_args(int argc, char **argv, struct options *o)
 		},
 	};
 
-	while ((c = getopt(argc, argv, "v:b:m:Owrcs:qu:R:D:T:d:W:S:h")) != -1) {
+	while ((c = getopt(argc, argv, "v:b:m:Owrcs:qu:R:GD:T:d:W:S:h")) != -1) {
 		switch (c) {
 		case 'v':
 			if (parse_u64(optarg, 10, &v, &end) < 0 || *end ||
@@ -204,6 +205,7 @@ static void parse_args(int argc, char **argv, struct options *o)
 			o->uf.ring_entries = (uint32_t)v;
 			ring_set = 1;
 			break;
+		case 'G': o->uf.vm_ring_only = 1; break;
 		case 'D': o->uf.daemon_path = optarg; break;
 		case 'T':
 			if (parse_u64(optarg, 10, &v, &end) < 0 || *end ||

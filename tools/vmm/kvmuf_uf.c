@@ -359,8 +359,8 @@ static int attach(struct kvmuf_uf *uf)
 	uint32_t flags = uf->cfg.mode == KVMUF_UF_EXIT ? KVMUF_ATTACH_EXIT : 0;
 	int ret;
 
-	ret = kvmuf_attach(uf->k, kvmuf_vm_fd(uf->vm), flags, uf->nr_vcpus,
-			   uf->cfg.ring_entries);
+	ret = kvmuf_attach(uf->k, kvmuf_vm_fd(uf->vm), flags,
+			   uf->cfg.vm_ring_only ? 0 : uf->nr_vcpus, uf->cfg.ring_entries);
 	if (ret < 0) {
 		uf_err("KVMUF_ATTACH (%s mode, %u vCPU rings of %u entries): %s",
 		       kvmuf_uf_mode_name(uf->cfg.mode), uf->nr_vcpus,
@@ -487,10 +487,11 @@ const char *kvmuf_uf_summary(const struct kvmuf_uf *uf, char *buf, size_t len)
 	n = snprintf(buf, len, "uf %s, %s", kvmuf_uf_mode_name(uf->cfg.mode),
 		     uf->cfg.daemon_path ? "daemon" : "in-process server");
 	if (uf->have_info && n > 0 && (size_t)n < len)
-		snprintf(buf + n, len - (size_t)n, " (faults %llu, deduped %llu, exits %llu)",
+		snprintf(buf + n, len - (size_t)n, " (faults %llu, deduped %llu, exits %llu, ring waits %llu)",
 			 (unsigned long long)uf->info.faults,
 			 (unsigned long long)uf->info.deduped,
-			 (unsigned long long)uf->info.exits);
+			 (unsigned long long)uf->info.exits,
+			 (unsigned long long)uf->info.ring_waits);
 	return buf;
 }
 

@@ -37,6 +37,8 @@ enum kvmuf_uf_mode {
 struct kvmuf_uf_config {
 	enum kvmuf_uf_mode mode;		/* PARK or EXIT */
 	uint32_t ring_entries;			/* power of two, 16..65536 */
+	int vm_ring_only;			/* no vCPU rings: every vCPU shares
+						 * the VM ring (full-ring tests) */
 	const char *daemon_path;		/* kvmuf-daemon socket, or NULL */
 	const struct kvmuf_snap *snap;		/* in-process server source (no daemon) */
 	unsigned int server_threads;		/* in-process server workers */

@@ -104,7 +104,8 @@ struct kvmuf_info {
 	__u64 parks;		/* vCPU waits for a GFN (park mode) */
 	__u64 exits;		/* KVM_RUN returns for a missing GFN */
 	__u64 resolved;		/* GFNs turned present by RESOLVE / RESOLVE_COPY */
-	__u64 reserved[6];
+	__u64 ring_waits;	/* times a vCPU waited for room in a full ring */
+	__u64 reserved[5];
 };
 
 /*
