@@ -43,6 +43,7 @@
 #include <unistd.h>
 
 #include "kvmuf_uf.h"		/* kvmuf_vm_compare_snapshot() */
+#include "cli.h"
 
 #define EXIT_USAGE	2
 #define EXIT_SKIP	77
@@ -130,64 +131,13 @@ static void usage(FILE *f)
 		DEFAULT_REPS, DEFAULT_TIMEOUT);
 }
 
-__attribute__((format(printf, 1, 2), noreturn))
-static void bad_usage(const char *fmt, ...)
+static void help_hint(FILE *f)
 {
-	va_list ap;
-
-	fprintf(stderr, PROG ": ");
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fprintf(stderr, "\n(" PROG " -h for help)\n");
-	exit(EXIT_USAGE);
+	fprintf(f, "(" PROG " -h for help)\n");
 }
 
-/* Strict unsigned decimal: no blanks, no sign, no overflow. */
-static int parse_u64(const char *s, uint64_t *val, char **end)
-{
-	unsigned long long v;
-
-	if (!isdigit((unsigned char)*s))
-		return -1;
-	errno = 0;
-	v = strtoull(s, end, 10);
-	if (errno || *end == s)
-		return -1;
-	*val = v;
-	return 0;
-}
-
-static int parse_uint(const char *s, uint64_t max, uint64_t *val)
-{
-	char *end;
-
-	return parse_u64(s, val, &end) < 0 || *end || *val > max ? -1 : 0;
-}
-
-/* "1048576", "64K", "16M", "1G": bytes, binary multiples. */
-static int parse_size(const char *s, uint64_t *bytes)
-{
-	unsigned int shift = 0;
-	uint64_t v;
-	char *end;
-
-	if (parse_u64(s, &v, &end) < 0)
-		return -1;
-	switch (*end) {
-	case '\0':		break;
-	case 'k': case 'K':	shift = 10; break;
-	case 'm': case 'M':	shift = 20; break;
-	case 'g': case 'G':	shift = 30; break;
-	default:		return -1;
-	}
-	if (shift && end[1] != '\0')
-		return -1;
-	if (v > (UINT64_MAX >> shift))
-		return -1;
-	*bytes = v << shift;
-	return 0;
-}
+/* Print "PROG: message" and where to find help, exit with EXIT_USAGE. */
+#define bad_usage(...) cli_bad_usage(PROG, help_hint, EXIT_USAGE, __VA_ARGS__)
 
 static void parse_modes(const char *arg, unsigned int *mask)
 {
@@ -225,7 +175,7 @@ static void parse_vcpus(const char *arg, struct bench_opts *o)
 		uint64_t v;
 		char *end;
 
-		if (parse_u64(p, &v, &end) < 0 || v < 1 || v > MAX_VCPUS ||
+		if (cli_parse_u64(p, 10, &v, &end) < 0 || v < 1 || v > MAX_VCPUS ||
 		    (*end && *end != ','))
 			bad_usage("-v: need a comma-separated list of vCPU counts from 1 to %d",
 				  MAX_VCPUS);
@@ -270,12 +220,12 @@ static void parse_args(int argc, char **argv, struct bench_opts *o)
 		case 'm': parse_modes(optarg, &o->modes); break;
 		case 'v': parse_vcpus(optarg, o); break;
 		case 'b':
-			if (parse_size(optarg, &v) < 0 || v == 0 || v % KVMUF_PAGE_SIZE)
+			if (cli_parse_size(optarg, &v) < 0 || v == 0 || v % KVMUF_PAGE_SIZE)
 				bad_usage("-b: need a non-zero multiple of 4K, e.g. 64M");
 			o->bytes_per_vcpu = v;
 			break;
 		case 'n':
-			if (parse_uint(optarg, 1000, &v) < 0 || v < 1)
+			if (cli_parse_range(optarg, 10, 0, 1000, &v) < 0 || v < 1)
 				bad_usage("-n: need 1..1000 repetitions");
 			o->reps = (unsigned int)v;
 			break;
@@ -290,17 +240,17 @@ static void parse_args(int argc, char **argv, struct bench_opts *o)
 		case 'R': o->read_mode = 1; break;
 		case 'a': o->one_uffd = 1; break;
 		case 'r':
-			if (parse_uint(optarg, MAX_READERS, &v) < 0 || v < 1)
+			if (cli_parse_range(optarg, 10, 0, MAX_READERS, &v) < 0 || v < 1)
 				bad_usage("-r: need 1..%d threads", MAX_READERS);
 			o->readers = (unsigned int)v;
 			break;
 		case 'd':
-			if (parse_uint(optarg, 10000000, &v) < 0)
+			if (cli_parse_range(optarg, 10, 0, 10000000, &v) < 0)
 				bad_usage("-d: need 0..10000000 us");
 			o->delay_us = (unsigned int)v;
 			break;
 		case 't':
-			if (parse_uint(optarg, 86400, &v) < 0)
+			if (cli_parse_range(optarg, 10, 0, 86400, &v) < 0)
 				bad_usage("-t: need 0..86400 s");
 			o->timeout_s = (unsigned int)v;
 			break;

@@ -32,6 +32,7 @@
 #include "handoff.h"
 #include "serve.h"
 #include "snapshot.h"
+#include "cli.h"
 
 #define PROG			"kvmuf-daemon"
 #define EXIT_USAGE		2
@@ -75,19 +76,8 @@ static void usage(FILE *f)
 		DEFAULT_THREADS, DEFAULT_POLL_MS);
 }
 
-__attribute__((format(printf, 1, 2), noreturn))
-static void bad_usage(const char *fmt, ...)
-{
-	va_list ap;
-
-	fprintf(stderr, PROG ": ");
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fprintf(stderr, "\n");
-	usage(stderr);
-	exit(EXIT_USAGE);
-}
+/* Print "PROG: message" and the usage, exit with EXIT_USAGE. */
+#define bad_usage(...) cli_bad_usage(PROG, usage, EXIT_USAGE, __VA_ARGS__)
 
 /* Informational output (stderr), silenced by -q. */
 __attribute__((format(printf, 1, 2)))
@@ -117,25 +107,9 @@ static void err(const char *fmt, ...)
 	fprintf(stderr, "\n");
 }
 
-static int parse_uint(const char *s, unsigned long min, unsigned long max,
-		      unsigned long *val)
-{
-	unsigned long v;
-	char *end;
-
-	if (!isdigit((unsigned char)*s))
-		return -1;
-	errno = 0;
-	v = strtoul(s, &end, 10);
-	if (errno || *end || v < min || v > max)
-		return -1;
-	*val = v;
-	return 0;
-}
-
 static void parse_args(int argc, char **argv)
 {
-	unsigned long v;
+	uint64_t v;
 	int c;
 
 	opt = (struct options) {
@@ -147,22 +121,22 @@ static void parse_args(int argc, char **argv)
 		case 'l': opt.sock_path = optarg; break;
 		case 'f': opt.snap_path = optarg; break;
 		case 't':
-			if (parse_uint(optarg, 1, MAX_THREADS, &v) < 0)
+			if (cli_parse_range(optarg, 10, 1, MAX_THREADS, &v) < 0)
 				bad_usage("-t: need a thread count from 1 to %d", MAX_THREADS);
 			opt.threads = (unsigned int)v;
 			break;
 		case 'p':
-			if (parse_uint(optarg, 1, 1000, &v) < 0)
+			if (cli_parse_range(optarg, 10, 1, 1000, &v) < 0)
 				bad_usage("-p: need 1..1000 ms");
 			opt.poll_ms = (int)v;
 			break;
 		case 'd':
-			if (parse_uint(optarg, 0, 10000000, &v) < 0)
+			if (cli_parse_range(optarg, 10, 0, 10000000, &v) < 0)
 				bad_usage("-d: need 0..10000000 us");
 			opt.fetch_delay_us = (unsigned int)v;
 			break;
 		case 'w':
-			if (parse_uint(optarg, 1, 86400, &v) < 0)
+			if (cli_parse_range(optarg, 10, 1, 86400, &v) < 0)
 				bad_usage("-w: need 1..86400 seconds");
 			opt.accept_timeout_s = (unsigned int)v;
 			break;

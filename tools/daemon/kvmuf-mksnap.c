@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "snapshot.h"
+#include "cli.h"
 
 #define PROG		"kvmuf-mksnap"
 #define EXIT_USAGE	2
@@ -38,35 +39,8 @@ static void usage(FILE *f)
 		DEFAULT_GFN, DEFAULT_SEED);
 }
 
-__attribute__((format(printf, 1, 2), noreturn))
-static void bad_usage(const char *fmt, ...)
-{
-	va_list ap;
-
-	fprintf(stderr, PROG ": ");
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fprintf(stderr, "\n");
-	usage(stderr);
-	exit(EXIT_USAGE);
-}
-
-/* Strict unsigned parse in @base (0: C prefixes): no blanks, sign, overflow. */
-static int parse_u64(const char *s, int base, uint64_t *val)
-{
-	unsigned long long v;
-	char *end;
-
-	if (!isxdigit((unsigned char)*s))
-		return -1;
-	errno = 0;
-	v = strtoull(s, &end, base);
-	if (errno || end == s || *end)
-		return -1;
-	*val = v;
-	return 0;
-}
+/* Print "PROG: message" and the usage, exit with EXIT_USAGE. */
+#define bad_usage(...) cli_bad_usage(PROG, usage, EXIT_USAGE, __VA_ARGS__)
 
 static int verify(const char *path)
 {
@@ -116,16 +90,16 @@ int main(int argc, char **argv)
 		switch (c) {
 		case 'o': out = optarg; break;
 		case 'n':
-			if (parse_u64(optarg, 10, &npages) < 0 || npages == 0)
+			if (cli_parse_range(optarg, 10, 0, UINT64_MAX, &npages) < 0 || npages == 0)
 				bad_usage("-n: need a page count > 0");
 			have_n = 1;
 			break;
 		case 'g':
-			if (parse_u64(optarg, 0, &gfn) < 0)
+			if (cli_parse_range(optarg, 0, 0, UINT64_MAX, &gfn) < 0)
 				bad_usage("-g: need a GFN (hex with 0x, or decimal)");
 			break;
 		case 's':
-			if (parse_u64(optarg, 16, &seed) < 0)
+			if (cli_parse_range(optarg, 16, 0, UINT64_MAX, &seed) < 0)
 				bad_usage("-s: need a 64-bit hex value");
 			break;
 		case 'V': check = optarg; break;

@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include "cli.h"
 
 #define PROG		"kvmuf-vmm"
 #define EXIT_USAGE	2
@@ -79,58 +80,8 @@ static void usage(FILE *f)
 		DEFAULT_SEED, DEFAULT_RING, DEFAULT_THREADS);
 }
 
-__attribute__((format(printf, 1, 2), noreturn))
-static void bad_usage(const char *fmt, ...)
-{
-	va_list ap;
-
-	fprintf(stderr, PROG ": ");
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fprintf(stderr, "\n");
-	usage(stderr);
-	exit(EXIT_USAGE);
-}
-
-/* Strict unsigned parse: no blanks, no sign, no overflow. */
-static int parse_u64(const char *s, int base, uint64_t *val, char **end)
-{
-	unsigned long long v;
-
-	if (isspace((unsigned char)*s) || *s == '+' || *s == '-')
-		return -1;
-	errno = 0;
-	v = strtoull(s, end, base);
-	if (errno || *end == s)
-		return -1;
-	*val = v;
-	return 0;
-}
-
-/* "1048576", "64K", "16M", "1G": bytes, binary multiples. */
-static int parse_size(const char *s, uint64_t *bytes)
-{
-	unsigned int shift = 0;
-	uint64_t v;
-	char *end;
-
-	if (parse_u64(s, 10, &v, &end) < 0)
-		return -1;
-	switch (*end) {
-	case '\0':		break;
-	case 'k': case 'K':	shift = 10; break;
-	case 'm': case 'M':	shift = 20; break;
-	case 'g': case 'G':	shift = 30; break;
-	default:		return -1;
-	}
-	if (shift && end[1] != '\0')
-		return -1;
-	if (v > (UINT64_MAX >> shift))
-		return -1;
-	*bytes = v << shift;
-	return 0;
-}
+/* Print "PROG: message" and the usage, exit with EXIT_USAGE. */
+#define bad_usage(...) cli_bad_usage(PROG, usage, EXIT_USAGE, __VA_ARGS__)
 
 static void parse_args(int argc, char **argv, struct options *o)
 {
@@ -159,13 +110,13 @@ static void parse_args(int argc, char **argv, struct options *o)
 	while ((c = getopt(argc, argv, "v:b:m:Owrcs:qu:R:GD:T:d:W:S:h")) != -1) {
 		switch (c) {
 		case 'v':
-			if (parse_u64(optarg, 10, &v, &end) < 0 || *end ||
+			if (cli_parse_u64(optarg, 10, &v, &end) < 0 || *end ||
 			    v < 1 || v > MAX_VCPUS)
 				bad_usage("-v: need a vCPU count from 1 to %d", MAX_VCPUS);
 			o->cfg.nr_vcpus = (unsigned int)v;
 			break;
 		case 'b':
-			if (parse_size(optarg, &v) < 0 || v == 0 ||
+			if (cli_parse_size(optarg, &v) < 0 || v == 0 ||
 			    v % KVMUF_PAGE_SIZE)
 				bad_usage("-b: need a non-zero multiple of 4K, e.g. 64M");
 			o->cfg.bytes_per_vcpu = v;
@@ -183,7 +134,7 @@ static void parse_args(int argc, char **argv, struct options *o)
 		case 'r': o->mode = KVMUF_MODE_READ; o->mode_set = 1; break;
 		case 'c': o->mode = KVMUF_MODE_VERIFY; o->mode_set = 1; break;
 		case 's':
-			if (parse_u64(optarg, 16, &o->seed, &end) < 0 || *end)
+			if (cli_parse_u64(optarg, 16, &o->seed, &end) < 0 || *end)
 				bad_usage("-s: need a 64-bit hex value");
 			o->seed_set = 1;
 			break;
@@ -197,7 +148,7 @@ static void parse_args(int argc, char **argv, struct options *o)
 				bad_usage("-u: need park or exit");
 			break;
 		case 'R':
-			if (parse_u64(optarg, 10, &v, &end) < 0 || *end ||
+			if (cli_parse_u64(optarg, 10, &v, &end) < 0 || *end ||
 			    v < KVMUF_MIN_RING_ENTRIES || v > KVMUF_MAX_RING_ENTRIES ||
 			    (v & (v - 1)))
 				bad_usage("-R: need a power of two from %d to %d",
@@ -208,19 +159,19 @@ static void parse_args(int argc, char **argv, struct options *o)
 		case 'G': o->uf.vm_ring_only = 1; break;
 		case 'D': o->uf.daemon_path = optarg; break;
 		case 'T':
-			if (parse_u64(optarg, 10, &v, &end) < 0 || *end ||
+			if (cli_parse_u64(optarg, 10, &v, &end) < 0 || *end ||
 			    v < 1 || v > MAX_THREADS)
 				bad_usage("-T: need a thread count from 1 to %d", MAX_THREADS);
 			o->uf.server_threads = (unsigned int)v;
 			threads_set = 1;
 			break;
 		case 'd':
-			if (parse_u64(optarg, 10, &v, &end) < 0 || *end || v > 10000000)
+			if (cli_parse_u64(optarg, 10, &v, &end) < 0 || *end || v > 10000000)
 				bad_usage("-d: need 0..10000000 us");
 			o->uf.fetch_delay_us = (unsigned int)v;
 			break;
 		case 'W':
-			if (parse_u64(optarg, 10, &v, &end) < 0 || *end ||
+			if (cli_parse_u64(optarg, 10, &v, &end) < 0 || *end ||
 			    v < 1 || v > UINT32_MAX)
 				bad_usage("-W: need a time in ms, >= 1");
 			o->uf.wait_limit_ms = (unsigned int)v;
