@@ -61,7 +61,9 @@ image=$kdir/vmlinuz
 # Single-threaded TCG by default: with multi-threaded TCG, 6.1 guests running the
 # demand-paging tests wedged (both vCPUs spinning, no console output) in 3 of ~9 runs,
 # once with a corrupted kernel stack; single-threaded, 0 of 16, at the same speed for
-# this suite. KVMUF_TCG_THREAD=multi brings it back (e.g. to chase that).
+# this suite. The same wedge came back under multi-threaded TCG with kvm_userfault never
+# loaded (userfaultfd-only demand paging, 1 of 2 runs): a TCG / nested-SVM problem, not
+# the module's. KVMUF_TCG_THREAD=multi brings it back (e.g. to chase that).
 tcg_thread=${KVMUF_TCG_THREAD:-single}
 # 7.2 guests with two vCPUs sometimes oops in __schedule under TCG with no module loaded.
 smp=2
