@@ -13,6 +13,7 @@
  */
 #define _GNU_SOURCE
 #include "bench.h"
+#include "errbuf.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -49,16 +50,6 @@ struct kstats_reader {
 	unsigned int nr;
 	struct kstats_vcpu *v;
 };
-
-__attribute__((format(printf, 3, 4)))
-static void set_err(char *err, size_t len, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(err, len, fmt, ap);
-	va_end(ap);
-}
 
 static int pread_all(int fd, void *buf, size_t len, off_t off)
 {

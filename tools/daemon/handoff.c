@@ -12,21 +12,10 @@
 #include <unistd.h>
 
 #include "kvmuf.h"
+#include "errbuf.h"
 
 _Static_assert(sizeof(struct kvmuf_handoff) == 88, "handoff layout");
 _Static_assert(sizeof(struct kvmuf_handoff_ack) == 128, "ack layout");
-
-__attribute__((format(printf, 3, 4)))
-static void set_err(char *err, size_t len, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!err || !len)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, len, fmt, ap);
-	va_end(ap);
-}
 
 int kvmuf_handoff_validate(const struct kvmuf_handoff *h, size_t len,
 			   unsigned int nfds, char *err, size_t errlen)

@@ -2,6 +2,7 @@
 /* snapshot - see snapshot.h. */
 #define _GNU_SOURCE
 #include "snapshot.h"
+#include "errbuf.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -15,18 +16,6 @@
 
 #define WORDS_PER_PAGE	(KVMUF_SNAP_PAGE / 8)
 #define WRITE_CHUNK	256		/* pages per write() */
-
-__attribute__((format(printf, 3, 4)))
-static void set_err(char *err, size_t len, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!err || !len)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, len, fmt, ap);
-	va_end(ap);
-}
 
 void kvmuf_snap_fill_page(void *page, uint64_t gfn, uint64_t seed)
 {
