@@ -6,25 +6,7 @@
 # refuse bad arguments (exit 2) and bad files (exit 1).
 set -u
 mksnap=$1 daemon=$2
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-failed=0
-fail() { echo "FAIL: $*"; failed=1; }
-
-# expect STATUS PATTERN CMD...: CMD exits STATUS and its output matches PATTERN (grep -E).
-expect() {
-	want=$1 pat=$2
-	shift 2
-	"$@" >"$tmp/out" 2>&1
-	rc=$?
-	if [ "$rc" -ne "$want" ]; then
-		fail "$* exited $rc, expected $want"; sed 's/^/  | /' "$tmp/out"; return
-	fi
-	if [ -n "$pat" ] && ! grep -Eq -e "$pat" "$tmp/out"; then
-		fail "$*: output does not match '$pat'"; sed 's/^/  | /' "$tmp/out"; return
-	fi
-	echo "ok: $* -> $rc"
-}
+. "$(dirname "$0")/../common/expect.sh"
 
 snap=$tmp/snap
 page() { echo $((4096 + ($1) * 4096)); }	# file offset of data page N

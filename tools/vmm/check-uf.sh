@@ -5,25 +5,7 @@
 # and (with a usable /dev/kvm) -S catches guest memory that differs from the snapshot.
 set -u
 vmm=$1 mksnap=$2
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-failed=0
-fail() { echo "FAIL: $*"; failed=1; }
-
-# expect STATUS PATTERN CMD...: CMD exits STATUS and its output matches PATTERN (grep -E).
-expect() {
-	want=$1 pat=$2
-	shift 2
-	"$@" >"$tmp/out" 2>&1
-	rc=$?
-	if [ "$rc" -ne "$want" ]; then
-		fail "$* exited $rc, expected $want"; sed 's/^/  | /' "$tmp/out"; return
-	fi
-	if [ -n "$pat" ] && ! grep -Eq -e "$pat" "$tmp/out"; then
-		fail "$*: output does not match '$pat'"; sed 's/^/  | /' "$tmp/out"; return
-	fi
-	echo "ok: $* -> $rc"
-}
+. "$(dirname "$0")/../common/expect.sh"
 
 snap=$tmp/snap
 "$mksnap" -o "$snap" -n 512 -s 1234abcd >/dev/null || fail "kvmuf-mksnap"
