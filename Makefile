@@ -18,7 +18,8 @@ LINES	?= 6.1 6.12 7.2
 CACHE	:= $(shell . scripts/lib-cache.sh && echo $$KVMUF_CACHE)
 
 # Files that make up the kernel module's source (also what DKMS packages).
-MODULE_SRC := Kbuild $(wildcard module/*.c module/*.h) include/uapi/linux/kvm_userfault.h
+MODULE_SRC := Kbuild $(wildcard module/*.c module/*.h module/*.S module/*.sh) \
+	include/uapi/linux/kvm_userfault.h
 
 UAPI_CFLAGS := -I$(CURDIR)/include/uapi
 export UAPI_CFLAGS

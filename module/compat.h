@@ -16,28 +16,37 @@
 
 /*
  * struct kvm_page_fault is private to arch/x86/kvm/mmu (mmu_internal.h, not shipped in
- * linux-headers). Offsets of the two fields we read, from the stock kvm.ko BTF of each
- * line (pahole -C kvm_page_fault /sys/kernel/btf/kvm); the hook target is the function
- * that turns a stage-2 fault into a host pfn, called before mmu_lock is taken:
+ * linux-headers). Offsets of the fields we use, from the stock kvm.ko BTF of each line
+ * (pahole -C kvm_page_fault /sys/kernel/btf/kvm). The hooked function turns a stage-2
+ * fault into a host pfn, before mmu_lock is taken; its body reads fault->mmu_seq itself,
+ * so the body may run after we slept:
  *   6.1   static int kvm_faultin_pfn(vcpu, fault)
  *   6.12  static int kvm_faultin_pfn(vcpu, fault, unsigned int access)
  *   7.2   static int kvm_mmu_faultin_pfn(vcpu, fault, unsigned int access)
- * The module's replacement takes (vcpu, fault) and ignores a third argument, which the
- * x86-64 calling convention makes safe for both signatures.
+ * 7.2 also rebuilds huge SPTEs without any fault when dirty logging stops
+ * (kvm_mmu_recover_huge_pages(kvm, slot), since 6.13), which must not cover a missing GFN.
+ * Memslot DELETE and MOVE go through kvm_arch_flush_shadow_memslot(kvm, slot) on every
+ * line, once the INVALID copy of the slot is visible.
  */
 struct kvmuf_kernel {
 	unsigned int version;		/* KERNEL_VERSION(major, minor, 0) */
 	const char *line;
 	const char *hook_symbol;
-	unsigned int fault_gfn;		/* offsetof(struct kvm_page_fault, gfn) */
-	unsigned int fault_slot;	/* offsetof(struct kvm_page_fault, slot) */
+	const char *recover_symbol;	/* NULL: no in-place huge-page recovery */
+	unsigned int fault_prefetch;	/* offsetof(struct kvm_page_fault, prefetch), bool */
+	unsigned int fault_max_level;	/* ... max_level, u8 (enum pg_level) */
+	unsigned int fault_gfn;		/* ... gfn, u64 */
+	unsigned int fault_slot;	/* ... slot, struct kvm_memory_slot * */
 };
 
 static const struct kvmuf_kernel kvmuf_known_kernels[] = {
-	{ KERNEL_VERSION(6, 1, 0), "6.1", "kvm_faultin_pfn", 24, 32 },
-	{ KERNEL_VERSION(6, 12, 0), "6.12", "kvm_faultin_pfn", 32, 40 },
-	{ KERNEL_VERSION(7, 2, 0), "7.2", "kvm_mmu_faultin_pfn", 32, 40 },
+	{ KERNEL_VERSION(6, 1, 0), "6.1", "kvm_faultin_pfn", NULL, 12, 21, 24, 32 },
+	{ KERNEL_VERSION(6, 12, 0), "6.12", "kvm_faultin_pfn", NULL, 16, 26, 32, 40 },
+	{ KERNEL_VERSION(7, 2, 0), "7.2", "kvm_mmu_faultin_pfn", "kvm_mmu_recover_huge_pages",
+	  16, 26, 32, 40 },
 };
+
+#define KVMUF_FLUSH_MEMSLOT_SYMBOL	"kvm_arch_flush_shadow_memslot"
 
 /* The running kernel's entry, or NULL if we have not verified this kernel line. */
 static inline const struct kvmuf_kernel *kvmuf_compat_kernel(void)
@@ -64,13 +73,43 @@ static inline unsigned long kvmuf_fregs_arg(struct ftrace_regs *fregs, unsigned 
 #endif
 }
 
-static inline void kvmuf_fregs_redirect(struct ftrace_regs *fregs, unsigned long ip)
+/*
+ * ftrace direct calls (module/tramp.S): the ops-based API is register_ftrace_direct_multi()
+ * before 6.6 and register_ftrace_direct() since (detected by module/conftest.sh). ops must
+ * have its filter set (ftrace_set_filter_ip) and no func.
+ */
+static inline int kvmuf_register_direct(struct ftrace_ops *ops, void *tramp)
 {
-#ifdef ftrace_regs_set_instruction_pointer
-	ftrace_regs_set_instruction_pointer(fregs, ip);
+#ifdef KVMUF_HAVE_FTRACE_DIRECT_MULTI
+	return register_ftrace_direct_multi(ops, (unsigned long)tramp);
 #else
-	ftrace_instruction_pointer_set(fregs, ip);
+	return register_ftrace_direct(ops, (unsigned long)tramp);
 #endif
+}
+
+/* Also frees the filter; waits for every task to leave the trampoline (RCU tasks). */
+static inline void kvmuf_unregister_direct(struct ftrace_ops *ops, void *tramp)
+{
+#ifdef KVMUF_HAVE_FTRACE_DIRECT_MULTI
+	unregister_ftrace_direct_multi(ops, (unsigned long)tramp);
+	ftrace_free_filter(ops);
+#else
+	unregister_ftrace_direct(ops, (unsigned long)tramp, true);
+#endif
+}
+
+/*
+ * The generation of the memslots the vCPU sees (its address space: SMM or not), read
+ * without kvm->srcu: the memslot sets are arrays inside struct kvm (since 5.17), so the
+ * pointer always points at live memory; only the slots it indexes need SRCU. Any change
+ * of any memslot bumps the generation.
+ */
+static inline u64 kvmuf_memslots_generation(struct kvm_vcpu *vcpu)
+{
+	struct kvm_memslots *slots;
+
+	slots = rcu_dereference_raw(vcpu->kvm->memslots[kvm_arch_vcpu_memslots_id(vcpu)]);
+	return READ_ONCE(slots->generation);
 }
 
 /*

@@ -40,6 +40,14 @@ static long kvmuf_ioctl_info(struct kvmuf_vm *vm, void __user *argp)
 	return copy_to_user(argp, &info, sizeof(info)) ? -EFAULT : 0;
 }
 
+static long kvmuf_ioctl_stats(struct kvmuf_vm *vm, void __user *argp)
+{
+	struct kvmuf_stats st;
+
+	kvmuf_vm_stats(vm, &st);
+	return copy_to_user(argp, &st, sizeof(st)) ? -EFAULT : 0;
+}
+
 static long kvmuf_ioctl_add_range(struct kvmuf_vm *vm, void __user *argp)
 {
 	struct kvmuf_range r;
@@ -60,6 +68,7 @@ static long kvmuf_dev_ioctl(struct file *file, unsigned int cmd, unsigned long a
 	case KVMUF_ATTACH:
 		return kvmuf_ioctl_attach(file, argp);
 	case KVMUF_GET_INFO:
+	case KVMUF_GET_STATS:
 	case KVMUF_ADD_RANGE:
 	case KVMUF_SET_MISSING:
 	case KVMUF_RESOLVE:
@@ -76,6 +85,8 @@ static long kvmuf_dev_ioctl(struct file *file, unsigned int cmd, unsigned long a
 	switch (cmd) {
 	case KVMUF_GET_INFO:
 		return kvmuf_ioctl_info(vm, argp);
+	case KVMUF_GET_STATS:
+		return kvmuf_ioctl_stats(vm, argp);
 	case KVMUF_ADD_RANGE:
 		return kvmuf_ioctl_add_range(vm, argp);
 	case KVMUF_SET_MISSING:

@@ -1,254 +1,111 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * The interception. An ftrace IPMODIFY hook on KVM's stage-2 fault-in function (see
- * compat.h) looks at every fault before KVM asks the host mm for a page. For a VM that
- * is attached and a GFN that is missing, it redirects the call to kvmuf_missing_fault(),
- * which has the same signature, and which:
- *   - pushes one notification per missing GFN to the vCPU's ring (dedup by a bit),
- *   - park mode: sleeps until the GFN is resolved, then returns RET_PF_RETRY so KVM
- *     re-enters the guest, which faults again and now takes KVM's normal path;
- *   - exit mode, or when nobody will resolve any more: makes KVM_RUN return -EFAULT
- *     (with KVM_EXIT_MEMORY_FAULT where the kernel has it) naming the GFN.
- * KVM's original function is never called from here, so the host mm never sees a
- * missing GFN: no zero page is mapped in its place. Everything else costs the callback
- * a static branch, a hash lookup and a bit test.
+ * Where the module attaches to KVM, found at load time (compat.h names the functions
+ * per kernel line):
+ *
+ *   the stage-2 fault-in function   ftrace direct call to kvmuf_faultin_tramp (tramp.S),
+ *                                   whose sleepable pre-handler (fault.c) lets KVM's body
+ *                                   run, possibly after parking the vCPU, or replaces it
+ *                                   with a verdict
+ *   in-place huge-page recovery     ftrace direct call to kvmuf_recover_tramp: skipped
+ *   (7.2)                           while a GFN of the memslot is missing
+ *   memslot DELETE/MOVE             plain ftrace callback: wakes parked vCPUs so they see
+ *                                   the memslot change
+ *
+ * Loading fails, with a message, if any of them cannot be hooked: without the fault-in
+ * hook a missing GFN would reach the host mm (a zero page), and without the others a
+ * huge mapping could cover a missing GFN or a vCPU could stay parked on a deleted slot.
+ * A direct call or an IPMODIFY hook already on one of these functions (livepatch, a BPF
+ * trampoline) makes registration fail with -EBUSY: we refuse rather than share.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
 #include <linux/ftrace.h>
-#include <linux/jump_label.h>
-#include <linux/poll.h>
-#include <linux/sched/signal.h>
 #include <linux/utsname.h>
 
 #include "compat.h"
 #include "kvmuf.h"
 
-DECLARE_STATIC_KEY_FALSE(kvmuf_vms_present);
+const struct kvmuf_kernel *kvmuf_kernel;
 
-static const struct kvmuf_kernel *kvmuf_kernel;
-
-static u64 kvmuf_fault_gfn(const void *fault)
+static void notrace kvmuf_memslot_flush_handler(unsigned long ip, unsigned long parent_ip,
+						struct ftrace_ops *op,
+						struct ftrace_regs *fregs)
 {
-	return *(const u64 *)(fault + kvmuf_kernel->fault_gfn);
+	kvmuf_memslot_flushed((struct kvm *)kvmuf_fregs_arg(fregs, 0));
 }
 
-static const struct kvm_memory_slot *kvmuf_fault_slot(const void *fault)
-{
-	return *(const struct kvm_memory_slot * const *)(fault + kvmuf_kernel->fault_slot);
-}
-
-static u32 kvmuf_fault_access(const void *fault)
-{
-	u32 error_code = *(const u32 *)(fault + KVMUF_FAULT_ERROR_CODE);
-
-	if (error_code & PFERR_FETCH_MASK)
-		return KVMUF_FAULT_EXEC;
-	if (error_code & PFERR_WRITE_MASK)
-		return KVMUF_FAULT_WRITE;
-	return KVMUF_FAULT_READ;
-}
-
-/*
- * Called from the ftrace callback, preemption off: must not sleep. Reading the private
- * fault struct is checked against the public memslot it points to, so a layout that does
- * not match the table in compat.h turns into a warning, not a wrong GFN.
- */
-static notrace bool kvmuf_fault_is_missing(const struct kvm *kvm, const void *fault)
-{
-	const struct kvm_memory_slot *slot = kvmuf_fault_slot(fault);
-	u64 gfn = kvmuf_fault_gfn(fault);
-	struct kvmuf_range_table *t;
-	struct kvmuf_krange *r;
-	struct kvmuf_vm *vm;
-
-	vm = kvmuf_vm_find_rcu(kvm);
-	if (!vm)
-		return false;
-	t = rcu_dereference_sched(vm->ranges);
-	r = kvmuf_ranges_find(t, gfn);
-	if (!r || !kvmuf_range_missing(r, gfn))
-		return false;
-	/* No memslot: MMIO, which KVM emulates without touching memory. */
-	if (!slot)
-		return false;
-	if (WARN_ONCE(gfn - slot->base_gfn >= slot->npages,
-		      "kvm_page_fault layout mismatch: gfn %llx outside its memslot\n", gfn))
-		return false;
-	return true;
-}
-
-static int kvmuf_missing_fault(struct kvm_vcpu *vcpu, void *fault);
-
-static void notrace kvmuf_ftrace_handler(unsigned long ip, unsigned long parent_ip,
-					 struct ftrace_ops *op, struct ftrace_regs *fregs)
-{
-	struct kvm_vcpu *vcpu;
-	void *fault;
-
-	if (!static_branch_unlikely(&kvmuf_vms_present))
-		return;
-	vcpu = (struct kvm_vcpu *)kvmuf_fregs_arg(fregs, 0);
-	fault = (void *)kvmuf_fregs_arg(fregs, 1);
-	rcu_read_lock_sched_notrace();
-	if (kvmuf_fault_is_missing(vcpu->kvm, fault))
-		kvmuf_fregs_redirect(fregs, (unsigned long)kvmuf_missing_fault);
-	rcu_read_unlock_sched_notrace();
-}
-
-static struct ftrace_ops kvmuf_ftrace_ops = {
-	.func = kvmuf_ftrace_handler,
-	.flags = FTRACE_OPS_FL_SAVE_REGS | FTRACE_OPS_FL_IPMODIFY,
+struct kvmuf_hook {
+	const char *symbol;
+	void *tramp;			/* direct call target, or NULL for ops.func */
+	struct ftrace_ops ops;
+	bool registered;
 };
 
-/* Wake a consumer sleeping in poll(), only if one is (the need-wakeup flag). */
-void kvmuf_notify_consumers(struct kvmuf_vm *vm)
-{
-	/* Our tail store before the flag load; pairs with the barrier in poll(). */
-	smp_mb();
-	if (READ_ONCE(vm->need_wakeup) && xchg(&vm->need_wakeup, 0)) {
-		WRITE_ONCE(kvmuf_vm_ring_header(vm, 0)->need_wakeup, 0);
-		wake_up_interruptible_poll(&vm->poll_wq, EPOLLIN | EPOLLRDNORM);
-	}
-}
+static struct kvmuf_hook kvmuf_faultin_hook = { .tramp = kvmuf_faultin_tramp };
+static struct kvmuf_hook kvmuf_recover_hook = { .tramp = kvmuf_recover_tramp };
+static struct kvmuf_hook kvmuf_flush_hook = {
+	.symbol = KVMUF_FLUSH_MEMSLOT_SYMBOL,
+	.ops.func = kvmuf_memslot_flush_handler,
+};
 
-static bool kvmuf_push(struct kvmuf_vm *vm, struct kvmuf_kring *ring, const struct kvmuf_fault *f)
+static int kvmuf_hook_register(struct kvmuf_hook *h)
 {
-	bool pushed;
-
-	if (ring != &vm->vm_ring)
-		return kvmuf_kring_push(ring, f);
-	spin_lock(&vm->vm_ring_lock);
-	pushed = kvmuf_kring_push(ring, f);
-	spin_unlock(&vm->vm_ring_lock);
-	return pushed;
-}
-
-/*
- * Push one notification; a full ring makes us wait for the consumer (woken by every
- * resolve and poll), never drop the fault. -EINTR on a signal, -ENODEV on detach.
- */
-static int kvmuf_notify(struct kvmuf_vm *vm, struct kvmuf_kring *ring, const struct kvmuf_fault *f)
-{
+	unsigned long target = kvmuf_lookup_symbol(h->symbol);
 	int ret;
 
-	while (!kvmuf_push(vm, ring, f)) {
-		atomic64_inc(&vm->stats.ring_waits);
-		ret = wait_event_interruptible(vm->space_wq, !kvmuf_kring_full(ring) ||
-					       READ_ONCE(vm->detached));
-		if (ret)
-			return ret;
-		if (READ_ONCE(vm->detached))
-			return -ENODEV;
+	if (!target) {
+		pr_err("cannot find %s in kvm.ko (kernel line %s)\n", h->symbol,
+		       kvmuf_kernel->line);
+		return -ENOENT;
 	}
-	kvmuf_notify_consumers(vm);
+	ret = ftrace_set_filter_ip(&h->ops, target, 0, 0);
+	if (ret) {
+		pr_err("cannot trace %s: %d (is it ftrace-able on this build?)\n", h->symbol, ret);
+		return ret;
+	}
+	ret = h->tramp ? kvmuf_register_direct(&h->ops, h->tramp) :
+			 register_ftrace_function(&h->ops);
+	if (ret == -EBUSY)
+		pr_err("%s is already modified by another ftrace user (livepatch, a BPF trampoline, or a kprobe that changes the IP): refusing to load\n",
+		       h->symbol);
+	else if (ret)
+		pr_err("cannot hook %s: %d\n", h->symbol, ret);
+	if (ret) {
+		ftrace_free_filter(&h->ops);
+		return ret;
+	}
+	h->registered = true;
 	return 0;
 }
 
-/* KVM_RUN returns -EFAULT for gfn; the VMM reads the GFN from kvm_run or the ring. */
-static int kvmuf_exit_to_vmm(struct kvmuf_vm *vm, struct kvm_vcpu *vcpu, u32 ring_idx,
-			     u64 gfn, u32 flags)
-{
-	struct kvmuf_ring_header *hdr = kvmuf_vm_ring_header(vm, ring_idx);
-
-	WRITE_ONCE(hdr->exit_gfn, gfn);
-	WRITE_ONCE(hdr->exit_flags, flags);
-	smp_wmb();	/* a reader that sees the new exit_seq sees the GFN */
-	WRITE_ONCE(hdr->exit_seq, hdr->exit_seq + 1);
-	kvmuf_prepare_memory_fault_exit(vcpu, gfn, flags & KVMUF_FAULT_WRITE,
-					flags & KVMUF_FAULT_EXEC);
-	atomic64_inc(&vm->stats.exits);
-	return -EFAULT;
-}
-
-/* Sleep until gfn is resolved, the VM detaches, or a signal arrives. */
-static void kvmuf_park(struct kvmuf_vm *vm, struct kvmuf_vcpu_slot *slot,
-		       struct kvmuf_krange *r, u64 gfn)
-{
-	atomic64_inc(&vm->stats.parks);
-	if (!slot) {
-		wait_event_interruptible(vm->park_wq, !kvmuf_range_missing(r, gfn) ||
-					 READ_ONCE(vm->detached));
-		return;
-	}
-	/*
-	 * The resolver clears the bit, then (full barrier) reads parked_gfn; we publish
-	 * parked_gfn, then (full barrier in set_current_state) test the bit. One of us sees
-	 * the other, so a wakeup cannot be lost.
-	 */
-	WRITE_ONCE(slot->parked_gfn, gfn);
-	rcuwait_wait_event(&slot->wait, !kvmuf_range_missing(r, gfn) || READ_ONCE(vm->detached),
-			   TASK_INTERRUPTIBLE);
-	WRITE_ONCE(slot->parked_gfn, KVMUF_NO_GFN);
-}
-
-static int kvmuf_handle_missing(struct kvmuf_vm *vm, struct kvm_vcpu *vcpu, u64 gfn, u32 flags)
-{
-	u32 ring_idx = vcpu->vcpu_idx < vm->nr_vcpu_rings ? vcpu->vcpu_idx + 1 : 0;
-	struct kvmuf_vcpu_slot *slot = ring_idx ? &vm->slots[ring_idx - 1] : NULL;
-	struct kvmuf_kring *ring = slot ? &slot->ring : &vm->vm_ring;
-	struct kvmuf_krange *r = kvmuf_vm_range(vm, gfn);
-	u64 bit;
-	int ret;
-
-	if (!r || !kvmuf_range_missing(r, gfn))
-		return KVMUF_RET_PF_RETRY;	/* resolved since the hook looked */
-	if (READ_ONCE(vm->detached))
-		return kvmuf_exit_to_vmm(vm, vcpu, ring_idx, gfn, flags | KVMUF_EXIT_DETACHED);
-
-	bit = gfn - r->gfn;
-	if (!test_and_set_bit(bit, r->notified)) {
-		struct kvmuf_fault f = {
-			.gfn = gfn,
-			.time_ns = ktime_get_ns(),
-			.vcpu = vcpu->vcpu_idx,
-			.flags = flags,
-		};
-
-		ret = kvmuf_notify(vm, ring, &f);
-		if (ret == -ENODEV)
-			return kvmuf_exit_to_vmm(vm, vcpu, ring_idx, gfn,
-						 flags | KVMUF_EXIT_DETACHED);
-		if (ret) {
-			/* A signal: KVM_RUN exits for it; the retry notifies again. */
-			clear_bit(bit, r->notified);
-			return KVMUF_RET_PF_RETRY;
-		}
-		atomic64_inc(&vm->stats.faults);
-	} else {
-		atomic64_inc(&vm->stats.deduped);
-	}
-
-	if (vm->flags & KVMUF_ATTACH_EXIT)
-		return kvmuf_exit_to_vmm(vm, vcpu, ring_idx, gfn, flags);
-
-	kvmuf_park(vm, slot, r, gfn);
-	if (kvmuf_range_missing(r, gfn) && READ_ONCE(vm->detached))
-		return kvmuf_exit_to_vmm(vm, vcpu, ring_idx, gfn, flags | KVMUF_EXIT_DETACHED);
-	/* Resolved, or a signal is pending: either way KVM retries or exits for it. */
-	return KVMUF_RET_PF_RETRY;
-}
-
 /*
- * The hooked function's stand-in (same arguments on every kernel, see compat.h). It
- * looks the VM up again: the callback holds nothing across the redirect, and the VM may
- * have been detached and freed since; then KVM simply retries.
+ * Unregistering waits for every task to leave the trampoline and the handlers (RCU
+ * tasks: ops in module memory are dynamic). A task can only sleep in a handler while
+ * it holds a VM state, and every VM state holds a module reference: none is left here.
  */
-static int kvmuf_missing_fault(struct kvm_vcpu *vcpu, void *fault)
+static void kvmuf_hook_unregister(struct kvmuf_hook *h)
 {
-	struct kvmuf_vm *vm = kvmuf_vm_get(vcpu->kvm);
-	int ret;
+	if (!h->registered)
+		return;
+	if (h->tramp) {
+		kvmuf_unregister_direct(&h->ops, h->tramp);
+	} else {
+		unregister_ftrace_function(&h->ops);
+		ftrace_free_filter(&h->ops);
+	}
+	h->registered = false;
+}
 
-	if (!vm)
-		return KVMUF_RET_PF_RETRY;
-	ret = kvmuf_handle_missing(vm, vcpu, kvmuf_fault_gfn(fault), kvmuf_fault_access(fault));
-	kvmuf_vm_put(vm);
-	return ret;
+void kvmuf_hook_exit(void)
+{
+	kvmuf_hook_unregister(&kvmuf_faultin_hook);
+	kvmuf_hook_unregister(&kvmuf_recover_hook);
+	kvmuf_hook_unregister(&kvmuf_flush_hook);
 }
 
 int kvmuf_hook_init(void)
 {
-	unsigned long target;
 	int ret;
 
 	kvmuf_kernel = kvmuf_compat_kernel();
@@ -257,41 +114,23 @@ int kvmuf_hook_init(void)
 		       utsname()->release);
 		return -EOPNOTSUPP;
 	}
-	target = kvmuf_lookup_symbol(kvmuf_kernel->hook_symbol);
-	if (!target) {
-		pr_err("cannot find %s in kvm.ko (kernel line %s)\n",
-		       kvmuf_kernel->hook_symbol, kvmuf_kernel->line);
-		return -ENOENT;
+	/* The wake-up and the huge-page guard first: faults may park once the last is in. */
+	ret = kvmuf_hook_register(&kvmuf_flush_hook);
+	if (!ret && kvmuf_kernel->recover_symbol) {
+		kvmuf_recover_hook.symbol = kvmuf_kernel->recover_symbol;
+		ret = kvmuf_hook_register(&kvmuf_recover_hook);
 	}
-	ret = ftrace_set_filter_ip(&kvmuf_ftrace_ops, target, 0, 0);
+	if (!ret) {
+		kvmuf_faultin_hook.symbol = kvmuf_kernel->hook_symbol;
+		ret = kvmuf_hook_register(&kvmuf_faultin_hook);
+	}
 	if (ret) {
-		pr_err("cannot trace %s: %d (is it ftrace-able on this build?)\n",
-		       kvmuf_kernel->hook_symbol, ret);
+		kvmuf_hook_exit();
 		return ret;
 	}
-	ret = register_ftrace_function(&kvmuf_ftrace_ops);
-	if (ret == -EBUSY)
-		pr_err("%s is already modified by another ftrace user (livepatch, or a kprobe that changes the IP): refusing to load\n",
-		       kvmuf_kernel->hook_symbol);
-	else if (ret)
-		pr_err("cannot hook %s: %d\n", kvmuf_kernel->hook_symbol, ret);
-	if (ret) {
-		ftrace_set_filter_ip(&kvmuf_ftrace_ops, target, 1, 0);
-		return ret;
-	}
-	pr_info("hooked %s (kernel line %s, KVM_EXIT_MEMORY_FAULT %s)\n",
-		kvmuf_kernel->hook_symbol, kvmuf_kernel->line,
+	pr_info("hooked %s%s%s (kernel line %s, KVM_EXIT_MEMORY_FAULT %s)\n",
+		kvmuf_kernel->hook_symbol, kvmuf_kernel->recover_symbol ? ", " : "",
+		kvmuf_kernel->recover_symbol ?: "", kvmuf_kernel->line,
 		kvmuf_native_memory_fault_exit() ? "from KVM" : "filled in by kvm_userfault");
 	return 0;
-}
-
-/*
- * After unregistering, ftrace waits for every task to leave the trampoline and the
- * callback (RCU tasks), so no vCPU is on its way into kvmuf_missing_fault(). None can be
- * parked in it: each VM state holds a module reference.
- */
-void kvmuf_hook_exit(void)
-{
-	unregister_ftrace_function(&kvmuf_ftrace_ops);
-	ftrace_free_filter(&kvmuf_ftrace_ops);
 }

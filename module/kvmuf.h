@@ -22,11 +22,33 @@
 /* Largest range one ADD_RANGE accepts: 2^28 pages (1 TiB, 96 MiB of bitmaps). */
 #define KVMUF_MAX_RANGE_PAGES	(1ULL << 28)
 
+/*
+ * Life of a missing GFN (bits of struct kvmuf_krange, ranges.h; "vCPU" includes a
+ * prefetch):
+ *
+ *   present --SET_MISSING / ADD_RANGE(MISSING)--> missing
+ *   missing --first fault: push a ring entry--> missing+notified     (later faults: dedup)
+ *   missing+notified --push failed (signal)--> missing               (parked vCPUs re-fault)
+ *   missing[+notified] --RESOLVE_COPY claims it--> +installing --copy ok--> present
+ *                                                              --copy failed--> as before
+ *   missing[+notified] --RESOLVE (data put in place by the caller)--> present
+ *
+ * A vCPU on a missing GFN parks (park.c) until it is present, or the notification is
+ * withdrawn, the memslots change, the device detaches or a signal comes.
+ *
+ * Lock order: kvmuf_vms_lock (vm.c) > vm->lock (ranges) > vm->vm_ring_lock. A vCPU takes
+ * none of them but vm_ring_lock; it holds rcu_read_lock only while it looks the VM and
+ * its ranges up, and a reference (vm->refs) while it notifies or parks, with kvm->srcu
+ * dropped.
+ */
+
 /* One per vCPU ring: the ring, and where that vCPU sleeps while parked. */
 struct kvmuf_vcpu_slot {
 	struct kvmuf_kring ring;	/* single producer: the vCPU thread */
 	struct rcuwait wait;
 	u64 parked_gfn;			/* KVMUF_NO_GFN unless the vCPU is parked */
+	u64 resolved_ns;		/* when a resolver woke it (0: not yet) */
+	u64 spin_ns;			/* adaptive spin budget; the vCPU's own */
 } ____cacheline_aligned_in_smp;
 
 struct kvmuf_vm {
@@ -50,6 +72,7 @@ struct kvmuf_vm {
 	struct kvmuf_kring vm_ring;	/* ring 0: many producers, under vm_ring_lock */
 	spinlock_t vm_ring_lock;
 	struct kvmuf_vcpu_slot *slots;	/* nr_vcpu_rings */
+	unsigned long *parked;		/* bit i: slots[i]'s vCPU is parked */
 
 	int need_wakeup;		/* a consumer sleeps in poll() */
 	wait_queue_head_t poll_wq;	/* consumers in poll() */
@@ -60,6 +83,8 @@ struct kvmuf_vm {
 
 	struct {
 		atomic64_t faults, deduped, parks, exits, resolved, ring_waits;
+		atomic64_t park_ns, wake_ns, spin_hits, continued, clamped;
+		atomic64_t recoveries_skipped;
 	} stats;
 };
 
@@ -73,6 +98,7 @@ int kvmuf_vm_add_range(struct kvmuf_vm *vm, const struct kvmuf_range *ar);
 struct kvmuf_krange *kvmuf_vm_range(struct kvmuf_vm *vm, u64 gfn);
 bool kvmuf_vm_gfn_missing(struct kvmuf_vm *vm, u64 gfn);
 void kvmuf_vm_info(struct kvmuf_vm *vm, struct kvmuf_info *info);
+void kvmuf_vm_stats(struct kvmuf_vm *vm, struct kvmuf_stats *stats);
 struct kvmuf_ring_header *kvmuf_vm_ring_header(struct kvmuf_vm *vm, u32 ring);
 bool kvmuf_vm_dead(struct kvmuf_vm *vm);
 void kvmuf_vm_wake_all(struct kvmuf_vm *vm);
@@ -83,12 +109,27 @@ long kvmuf_ioctl_set_missing(struct kvmuf_vm *vm, struct kvmuf_batch __user *uba
 long kvmuf_ioctl_resolve(struct kvmuf_vm *vm, struct kvmuf_batch __user *ubatch);
 long kvmuf_ioctl_resolve_copy(struct kvmuf_vm *vm, struct kvmuf_copy_batch __user *ubatch);
 long kvmuf_ioctl_wait(struct kvmuf_vm *vm, const struct kvmuf_wait __user *uwait);
+
+/* park.c */
+int kvmuf_handle_missing(struct kvmuf_vm *vm, struct kvm_vcpu *vcpu, struct kvmuf_krange *r,
+			 u64 gfn, u32 flags, bool prefetch);
+void kvmuf_notify_consumers(struct kvmuf_vm *vm);
 void kvmuf_wake_resolved(struct kvmuf_vm *vm);
+void kvmuf_wake_parked(struct kvmuf_vm *vm);
+
+/* fault.c: the pre-handlers tramp.S and hook.c call */
+int kvmuf_faultin_pre(struct kvm_vcpu *vcpu, void *fault);
+int kvmuf_recover_pre(struct kvm *kvm, const struct kvm_memory_slot *slot);
+void kvmuf_memslot_flushed(struct kvm *kvm);
+
+/* tramp.S: direct-call targets, never called from C */
+void kvmuf_faultin_tramp(void);
+void kvmuf_recover_tramp(void);
 
 /* hook.c */
+extern const struct kvmuf_kernel *kvmuf_kernel;
 int kvmuf_hook_init(void);
 void kvmuf_hook_exit(void);
-void kvmuf_notify_consumers(struct kvmuf_vm *vm);
 
 /* symbols.c */
 unsigned long kvmuf_lookup_symbol(const char *name);

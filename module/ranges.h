@@ -10,6 +10,13 @@
  *   installing  a RESOLVE_COPY holds the GFN while it copies data in, so two copies of
  *               one GFN cannot race and overwrite what the guest wrote in between.
  *
+ * and, per huge frame of guest physical space (2 MiB and 1 GiB, KVM's PG_LEVEL_2M and
+ * PG_LEVEL_1G), a count of the frame's GFNs in this range that are missing. KVM may map a
+ * frame with one huge SPTE only while no GFN of it is missing (in any range), or the
+ * guest would reach missing GFNs without a fault. The counts are conservative: raised
+ * before bits are set and lowered after they are cleared, so a count never drops below
+ * the number of missing bits it covers, and a reader that sees 0 may map huge.
+ *
  * Ranges are only ever added (never removed or resized while the VM is attached), so a
  * range found by kvmuf_ranges_find() stays valid as long as the VM state lives; the
  * table that indexes them is replaced by RCU when a range is added.
@@ -17,12 +24,18 @@
 #ifndef KVMUF_RANGES_H
 #define KVMUF_RANGES_H
 
+enum kvmuf_frame_level { KVMUF_FRAME_2M, KVMUF_FRAME_1G, KVMUF_NR_FRAME_LEVELS };
+
+/* log2 of the GFNs in a frame of each level. */
+static const unsigned int kvmuf_frame_shift[KVMUF_NR_FRAME_LEVELS] = { 9, 18 };
+
 struct kvmuf_krange {
 	u64 gfn;
 	u64 npages;
 	unsigned long *missing;
 	unsigned long *notified;
 	unsigned long *installing;
+	atomic_t *frame_missing[KVMUF_NR_FRAME_LEVELS];
 };
 
 struct kvmuf_range_table {
@@ -83,6 +96,99 @@ static inline struct kvmuf_krange *kvmuf_ranges_span(const struct kvmuf_range_ta
 static inline bool kvmuf_range_missing(const struct kvmuf_krange *r, u64 gfn)
 {
 	return test_bit(gfn - r->gfn, r->missing);
+}
+
+/* Frames of one level that [gfn, gfn + npages) touches; npages > 0. */
+static inline u64 kvmuf_nr_frames(u64 gfn, u64 npages, enum kvmuf_frame_level level)
+{
+	unsigned int shift = kvmuf_frame_shift[level];
+
+	return ((gfn + npages - 1) >> shift) - (gfn >> shift) + 1;
+}
+
+/* Index, in r's counters of that level, of the frame holding gfn (which lies in r). */
+static inline u64 kvmuf_frame_index(const struct kvmuf_krange *r, u64 gfn,
+				    enum kvmuf_frame_level level)
+{
+	unsigned int shift = kvmuf_frame_shift[level];
+
+	return (gfn >> shift) - (r->gfn >> shift);
+}
+
+/*
+ * Add delta per GFN of [gfn, gfn + n) (inside r) to the counts of the frames it covers.
+ * Callers change runs that lie inside one 2 MiB frame, so this is one or two atomics.
+ */
+static inline void kvmuf_frames_add(struct kvmuf_krange *r, u64 gfn, u64 n, int delta)
+{
+	unsigned int level;
+
+	for (level = 0; level < KVMUF_NR_FRAME_LEVELS && n; level++) {
+		u64 frame_gfns = 1ULL << kvmuf_frame_shift[level], g = gfn, left = n;
+
+		while (left) {
+			u64 in_frame = frame_gfns - (g & (frame_gfns - 1));
+
+			if (in_frame > left)
+				in_frame = left;
+			atomic_add((int)in_frame * delta,
+				   &r->frame_missing[level][kvmuf_frame_index(r, g, level)]);
+			g += in_frame;
+			left -= in_frame;
+		}
+	}
+}
+
+/* The index of the first range that ends after gfn (t->nr if none). */
+static inline u32 kvmuf_ranges_lower_bound(const struct kvmuf_range_table *t, u64 gfn)
+{
+	u32 lo = 0, hi = t->nr;
+
+	while (lo < hi) {
+		u32 mid = lo + (hi - lo) / 2;
+		const struct kvmuf_krange *r = t->range[mid];
+
+		if (gfn - r->gfn < r->npages || gfn < r->gfn)
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	return lo;
+}
+
+/*
+ * Is any GFN of [gfn, gfn + npages) missing, in any range? Reads the counts of the frames
+ * of this level that the span touches, so it may answer yes for a missing GFN just
+ * outside the span but inside one of those frames: callers ask about whole frames, or
+ * accept a conservative answer.
+ */
+static inline bool kvmuf_ranges_span_missing(const struct kvmuf_range_table *t, u64 gfn,
+					     u64 npages, enum kvmuf_frame_level level)
+{
+	u64 end = gfn + npages;
+	u32 i;
+
+	for (i = kvmuf_ranges_lower_bound(t, gfn); i < t->nr && t->range[i]->gfn < end; i++) {
+		const struct kvmuf_krange *r = t->range[i];
+		u64 first = gfn > r->gfn ? gfn : r->gfn;
+		u64 last = end - 1 < r->gfn + r->npages - 1 ? end - 1 : r->gfn + r->npages - 1;
+		u64 f, nf = kvmuf_frame_index(r, last, level);
+
+		for (f = kvmuf_frame_index(r, first, level); f <= nf; f++)
+			if (atomic_read(&r->frame_missing[level][f]))
+				return true;
+	}
+	return false;
+}
+
+/* Is any GFN of the frame of this level that holds gfn missing? */
+static inline bool kvmuf_ranges_frame_missing(const struct kvmuf_range_table *t, u64 gfn,
+					      enum kvmuf_frame_level level)
+{
+	unsigned int shift = kvmuf_frame_shift[level];
+
+	return kvmuf_ranges_span_missing(t, gfn & ~((1ULL << shift) - 1), 1ULL << shift,
+					 level);
 }
 
 #endif /* KVMUF_RANGES_H */

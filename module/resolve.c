@@ -9,6 +9,7 @@
 #include <linux/highmem.h>
 #include <linux/mm.h>
 #include <linux/sched/mm.h>
+#include <linux/sched/signal.h>
 #include <linux/slab.h>
 #include <linux/uaccess.h>
 
@@ -17,31 +18,6 @@
 
 /* Pages one get_user_pages_remote() call of RESOLVE_COPY brings in. */
 #define KVMUF_COPY_CHUNK	16
-
-/*
- * Wake exactly the vCPUs parked on GFNs that are no longer missing. Called after the
- * bits were cleared; the full barrier orders those clears before our reads of
- * parked_gfn (see kvmuf_park()).
- */
-void kvmuf_wake_resolved(struct kvmuf_vm *vm)
-{
-	u32 i;
-
-	smp_mb();	/* cleared bits before parked_gfn reads; pairs with kvmuf_park() */
-	for (i = 0; i < vm->nr_vcpu_rings; i++) {
-		u64 gfn = READ_ONCE(vm->slots[i].parked_gfn);
-
-		if (gfn != KVMUF_NO_GFN && !kvmuf_vm_gfn_missing(vm, gfn))
-			rcuwait_wake_up(&vm->slots[i].wait);
-	}
-	if (wq_has_sleeper(&vm->park_wq))
-		wake_up_all(&vm->park_wq);
-	if (wq_has_sleeper(&vm->wait_wq))
-		wake_up_all(&vm->wait_wq);
-	/* A consumer that resolves has usually consumed too: producers may have room. */
-	if (wq_has_sleeper(&vm->space_wq))
-		wake_up_all(&vm->space_wq);
-}
 
 /* Copy a batch array in; nr must be 1..KVMUF_MAX_BATCH. */
 static void *kvmuf_copy_array(u64 uptr, u32 nr, size_t size)
@@ -91,30 +67,82 @@ static int kvmuf_check_spans(struct kvmuf_vm *vm, const struct kvmuf_gfn_range *
 
 enum kvmuf_batch_op { KVMUF_OP_SET_MISSING, KVMUF_OP_RESOLVE };
 
-static void kvmuf_apply_range(struct kvmuf_vm *vm, const struct kvmuf_gfn_range *g,
-			      enum kvmuf_batch_op op, u64 *changed, u64 *unchanged)
+/* GFNs in a 2 MiB frame: the unit of the batch loops (one frame count per step). */
+#define KVMUF_FRAME_GFNS	BIT_ULL(9)
+
+/* Set missing the GFNs [bit, bit + n) of r, which lie in one 2 MiB frame: how many were not. */
+static u64 kvmuf_set_missing_run(struct kvmuf_krange *r, u64 bit, u64 n)
+{
+	u64 i, done = 0;
+
+	for (i = bit; i < bit + n; i++) {
+		/* A new notification is due for the new miss. */
+		clear_bit(i, r->notified);
+		if (!test_and_set_bit(i, r->missing))
+			done++;
+	}
+	return done;
+}
+
+/*
+ * Resolve the GFNs [bit, bit + n) of r, which lie in one 2 MiB frame: how many were
+ * missing. A GFN that a RESOLVE_COPY holds is left to it (counted unchanged): the two
+ * must not both decide that they made it present. The full barrier of the
+ * test_and_clear orders the caller's install before the clear bit.
+ */
+static u64 kvmuf_resolve_run(struct kvmuf_krange *r, u64 bit, u64 n)
+{
+	u64 i, done = 0;
+
+	for (i = bit; i < bit + n; i++) {
+		if (test_and_set_bit_lock(i, r->installing))
+			continue;
+		if (test_and_clear_bit(i, r->missing)) {
+			clear_bit(i, r->notified);
+			done++;
+		}
+		clear_bit_unlock(i, r->installing);
+	}
+	return done;
+}
+
+/*
+ * Apply op to one checked element, a 2 MiB frame at a time. The counts (vm->nr_missing,
+ * the frame counts) are raised before bits are set and lowered after they are cleared,
+ * so a fault that reads 0 knows no bit is set. Between frames we let others run, and stop
+ * on a signal (-EINTR, with what was done counted): an element may span 2^28 GFNs.
+ */
+static int kvmuf_apply_range(struct kvmuf_vm *vm, const struct kvmuf_gfn_range *g,
+			     enum kvmuf_batch_op op, u64 *changed, u64 *unchanged)
 {
 	struct kvmuf_krange *r = kvmuf_vm_range(vm, g->gfn);
-	u64 bit, end = g->gfn - r->gfn + g->npages;
+	u64 gfn = g->gfn, end = g->gfn + g->npages;
 
-	for (bit = g->gfn - r->gfn; bit < end; bit++) {
-		bool was_missing;
+	while (gfn < end) {
+		u64 n = min(end - gfn, KVMUF_FRAME_GFNS - (gfn & (KVMUF_FRAME_GFNS - 1)));
+		u64 done;
 
 		if (op == KVMUF_OP_SET_MISSING) {
-			/* A new notification is due for the new miss. */
-			clear_bit(bit, r->notified);
-			was_missing = test_and_set_bit(bit, r->missing);
+			kvmuf_frames_add(r, gfn, n, 1);
+			atomic64_add(n, &vm->nr_missing);
+			done = kvmuf_set_missing_run(r, gfn - r->gfn, n);
+			kvmuf_frames_add(r, gfn, n - done, -1);
+			atomic64_sub(n - done, &vm->nr_missing);
 		} else {
-			/* A full barrier: data installed before is seen with the clear bit. */
-			was_missing = test_and_clear_bit(bit, r->missing);
-			if (was_missing)
-				clear_bit(bit, r->notified);
+			done = kvmuf_resolve_run(r, gfn - r->gfn, n);
+			kvmuf_frames_add(r, gfn, done, -1);
+			atomic64_sub(done, &vm->nr_missing);
 		}
-		if (was_missing == (op == KVMUF_OP_RESOLVE))
-			(*changed)++;
-		else
-			(*unchanged)++;
+		*changed += done;
+		*unchanged += n - done;
+		gfn += n;
+		if (gfn < end) {
+			if (signal_pending(current))
+				return -EINTR;
+			cond_resched();
+		}
 	}
+	return 0;
 }
 
 static long kvmuf_ioctl_batch(struct kvmuf_vm *vm, struct kvmuf_batch __user *ubatch,
@@ -138,17 +166,17 @@ static long kvmuf_ioctl_batch(struct kvmuf_vm *vm, struct kvmuf_batch __user *ub
 	if (ret)
 		goto out;
 
-	for (i = 0; i < b.nr; i++)
-		kvmuf_apply_range(vm, &g[i], op, &changed, &unchanged);
+	for (i = 0; i < b.nr && !ret; i++)
+		ret = kvmuf_apply_range(vm, &g[i], op, &changed, &unchanged);
 	if (op == KVMUF_OP_SET_MISSING) {
-		atomic64_add(changed, &vm->nr_missing);
+		/* Parked vCPUs whose notification was re-armed re-fault and notify. */
+		kvmuf_wake_parked(vm);
 	} else {
-		atomic64_sub(changed, &vm->nr_missing);
 		atomic64_add(changed, &vm->stats.resolved);
 		kvmuf_wake_resolved(vm);
 	}
 	if (put_user(changed, &ubatch->changed) || put_user(unchanged, &ubatch->unchanged))
-		ret = -EFAULT;
+		ret = ret ? ret : -EFAULT;
 out:
 	kvfree(g);
 	return ret;
@@ -164,8 +192,12 @@ long kvmuf_ioctl_resolve(struct kvmuf_vm *vm, struct kvmuf_batch __user *ubatch)
 	return kvmuf_ioctl_batch(vm, ubatch, KVMUF_OP_RESOLVE);
 }
 
-/* The VMM's address of gfn, from KVM's memslots; -EFAULT if no memslot holds it. */
-static int kvmuf_gfn_to_hva(struct kvm *kvm, u64 gfn, unsigned long *hva)
+/*
+ * The VMM's address of gfn, from KVM's memslots, and how many GFNs from gfn on that
+ * memslot holds (they are contiguous in the VMM's memory); -EFAULT if no usable memslot
+ * holds gfn.
+ */
+static int kvmuf_gfn_to_hva(struct kvm *kvm, u64 gfn, unsigned long *hva, u64 *left)
 {
 	struct kvm_memory_slot *slot;
 	int idx, ret = -EFAULT;
@@ -174,6 +206,7 @@ static int kvmuf_gfn_to_hva(struct kvm *kvm, u64 gfn, unsigned long *hva)
 	slot = __gfn_to_memslot(kvm_memslots(kvm), gfn);
 	if (slot && !(slot->flags & KVM_MEMSLOT_INVALID)) {
 		*hva = __gfn_to_hva_memslot(slot, gfn);
+		*left = slot->base_gfn + slot->npages - gfn;
 		ret = 0;
 	}
 	srcu_read_unlock(&kvm->srcu, idx);
@@ -228,42 +261,37 @@ static int kvmuf_check_copies(struct kvmuf_vm *vm, const struct kvmuf_copy *c, u
 }
 
 /*
- * Install one run of GFNs that are all still missing and held (installing bit) by us:
- * copy, then clear missing with release order so the data is visible first.
+ * Install one run of GFNs, all missing and held (installing bit) by us, at hva: copy,
+ * then clear missing (the full barrier orders the data first) and lower the counts. If
+ * the copy fails, the GFNs stay missing with their notification withdrawn, and vCPUs
+ * parked on them are woken to fault, and notify, again.
  */
 static int kvmuf_install(struct kvmuf_vm *vm, struct mm_struct *mm, struct kvmuf_krange *r,
-			 u64 gfn, u32 n, const char __user *src)
+			 u64 gfn, u32 n, unsigned long hva, const char __user *src)
 {
-	unsigned long hva;
 	u64 bit = gfn - r->gfn;
-	u32 i;
 	int ret;
+	u32 i;
 
-	ret = kvmuf_gfn_to_hva(vm->kvm, gfn, &hva);
-	if (!ret) {
-		unsigned long last;
-
-		/* One memslot must hold the whole run for the addresses to be contiguous. */
-		ret = kvmuf_gfn_to_hva(vm->kvm, gfn + n - 1, &last);
-		if (!ret && last - hva != (unsigned long)(n - 1) * PAGE_SIZE)
-			ret = -EFAULT;
-	}
-	if (!ret)
-		ret = kvmuf_copy_to_vmm(mm, hva, src, n);
+	ret = kvmuf_copy_to_vmm(mm, hva, src, n);
 	for (i = 0; i < n; i++) {
-		if (!ret) {
-			clear_bit_unlock(bit + i, r->missing);
-			clear_bit(bit + i, r->notified);
+		if (!ret && test_and_clear_bit(bit + i, r->missing)) {
+			kvmuf_frames_add(r, gfn + i, 1, -1);
+			atomic64_dec(&vm->nr_missing);
 		}
+		clear_bit(bit + i, r->notified);
 		clear_bit_unlock(bit + i, r->installing);
 	}
+	if (ret)
+		kvmuf_wake_parked(vm);
 	return ret;
 }
 
 /*
- * Resolve one element, in runs of up to KVMUF_COPY_CHUNK GFNs that we could claim (the
- * installing bit) and that are still missing. A GFN someone else is installing, or that
- * is present, is left alone: its data may already have been changed by the guest.
+ * Resolve one element, in runs of up to KVMUF_COPY_CHUNK GFNs inside one memslot that we
+ * could claim (the installing bit) and that are still missing. A GFN someone else is
+ * installing, or that is present, is left alone: its data may already have been changed
+ * by the guest.
  */
 static int kvmuf_copy_element(struct kvmuf_vm *vm, struct mm_struct *mm,
 			      const struct kvmuf_copy *c, u64 *changed, u64 *unchanged)
@@ -274,10 +302,15 @@ static int kvmuf_copy_element(struct kvmuf_vm *vm, struct mm_struct *mm,
 	int ret;
 
 	while (i < c->npages) {
-		u64 gfn = c->gfn + i, bit = gfn - r->gfn;
+		u64 gfn = c->gfn + i, bit = gfn - r->gfn, max;
+		unsigned long hva;
 		u32 n = 0;
 
-		while (i + n < c->npages && n < KVMUF_COPY_CHUNK) {
+		ret = kvmuf_gfn_to_hva(vm->kvm, gfn, &hva, &max);
+		if (ret)
+			return ret;
+		max = min3(max, c->npages - i, (u64)KVMUF_COPY_CHUNK);
+		while (n < max) {
 			if (test_and_set_bit_lock(bit + n, r->installing))
 				break;
 			if (!test_bit(bit + n, r->missing)) {
@@ -291,7 +324,7 @@ static int kvmuf_copy_element(struct kvmuf_vm *vm, struct mm_struct *mm,
 			i++;
 			continue;
 		}
-		ret = kvmuf_install(vm, mm, r, gfn, n, src + i * PAGE_SIZE);
+		ret = kvmuf_install(vm, mm, r, gfn, n, hva, src + i * PAGE_SIZE);
 		if (ret)
 			return ret;
 		*changed += n;
@@ -330,10 +363,9 @@ long kvmuf_ioctl_resolve_copy(struct kvmuf_vm *vm, struct kvmuf_copy_batch __use
 		ret = kvmuf_copy_element(vm, mm, &c[i], &changed, &unchanged);
 	mmput(mm);
 
-	atomic64_sub(changed, &vm->nr_missing);
 	atomic64_add(changed, &vm->stats.resolved);
-	if (changed)
-		kvmuf_wake_resolved(vm);
+	/* Also when nothing changed: the consumer may have made room in a ring. */
+	kvmuf_wake_resolved(vm);
 	if (put_user(changed, &ubatch->changed) || put_user(unchanged, &ubatch->unchanged))
 		ret = ret ? ret : -EFAULT;
 out:

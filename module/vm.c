@@ -31,7 +31,7 @@ DEFINE_STATIC_KEY_FALSE(kvmuf_vms_present);
 static void kvmuf_reap(struct work_struct *work);
 static DECLARE_DELAYED_WORK(kvmuf_reaper, kvmuf_reap);
 
-/* For the ftrace callback: preemption is off, which is an RCU read-side section. */
+/* The state of kvm, or NULL; under rcu_read_lock(). notrace: the fault path calls it. */
 notrace struct kvmuf_vm *kvmuf_vm_find_rcu(const struct kvm *kvm)
 {
 	struct kvmuf_vm *vm;
@@ -70,20 +70,29 @@ void kvmuf_vm_put(struct kvmuf_vm *vm)
 	rcu_read_unlock();
 }
 
+static void kvmuf_krange_free(struct kvmuf_krange *r)
+{
+	unsigned int level;
+
+	kvfree(r->missing);
+	kvfree(r->notified);
+	kvfree(r->installing);
+	for (level = 0; level < KVMUF_NR_FRAME_LEVELS; level++)
+		kvfree(r->frame_missing[level]);
+	kfree(r);
+}
+
 static void kvmuf_vm_free(struct kvmuf_vm *vm)
 {
 	struct kvmuf_range_table *t = rcu_dereference_protected(vm->ranges, true);
 	u32 i;
 
-	for (i = 0; i < t->nr; i++) {
-		kvfree(t->range[i]->missing);
-		kvfree(t->range[i]->notified);
-		kvfree(t->range[i]->installing);
-		kfree(t->range[i]);
-	}
+	for (i = 0; i < t->nr; i++)
+		kvmuf_krange_free(t->range[i]);
 	kfree(t);
 	vfree(vm->ring_mem);
 	kvfree(vm->slots);
+	bitmap_free(vm->parked);
 	kvm_put_kvm(vm->kvm);
 	kfree(vm);
 	static_branch_dec(&kvmuf_vms_present);
@@ -120,7 +129,8 @@ static int kvmuf_vm_alloc_rings(struct kvmuf_vm *vm, const struct kvmuf_attach *
 		return -ENOMEM;
 	if (a->nr_vcpu_rings) {
 		vm->slots = kvcalloc(a->nr_vcpu_rings, sizeof(*vm->slots), GFP_KERNEL_ACCOUNT);
-		if (!vm->slots)
+		vm->parked = bitmap_zalloc(a->nr_vcpu_rings, GFP_KERNEL_ACCOUNT);
+		if (!vm->slots || !vm->parked)
 			return -ENOMEM;
 	}
 	kvmuf_kring_init(&vm->vm_ring, vm->ring_mem, a->ring_entries, KVMUF_VM_RING);
@@ -148,6 +158,7 @@ static struct kvmuf_vm *kvmuf_vm_create(struct kvm *kvm, const struct kvmuf_atta
 	if (ret) {
 		vfree(vm->ring_mem);
 		kvfree(vm->slots);
+		bitmap_free(vm->parked);
 		kfree(rcu_access_pointer(vm->ranges));
 		kfree(vm);
 		return ERR_PTR(ret);
@@ -315,6 +326,7 @@ static struct kvmuf_krange *kvmuf_krange_alloc(u64 gfn, u64 npages, bool missing
 {
 	size_t longs = BITS_TO_LONGS(npages);
 	struct kvmuf_krange *r;
+	unsigned int level;
 
 	r = kzalloc(sizeof(*r), GFP_KERNEL_ACCOUNT);
 	if (!r)
@@ -324,15 +336,18 @@ static struct kvmuf_krange *kvmuf_krange_alloc(u64 gfn, u64 npages, bool missing
 	r->missing = kvcalloc(longs, sizeof(long), GFP_KERNEL_ACCOUNT);
 	r->notified = kvcalloc(longs, sizeof(long), GFP_KERNEL_ACCOUNT);
 	r->installing = kvcalloc(longs, sizeof(long), GFP_KERNEL_ACCOUNT);
-	if (!r->missing || !r->notified || !r->installing) {
-		kvfree(r->missing);
-		kvfree(r->notified);
-		kvfree(r->installing);
-		kfree(r);
+	for (level = 0; level < KVMUF_NR_FRAME_LEVELS; level++)
+		r->frame_missing[level] = kvcalloc(kvmuf_nr_frames(gfn, npages, level),
+						   sizeof(atomic_t), GFP_KERNEL_ACCOUNT);
+	if (!r->missing || !r->notified || !r->installing ||
+	    !r->frame_missing[KVMUF_FRAME_2M] || !r->frame_missing[KVMUF_FRAME_1G]) {
+		kvmuf_krange_free(r);
 		return NULL;
 	}
-	if (missing)
+	if (missing) {
+		kvmuf_frames_add(r, gfn, npages, 1);
 		bitmap_set(r->missing, 0, npages);
+	}
 	return r;
 }
 
@@ -421,6 +436,23 @@ void kvmuf_vm_info(struct kvmuf_vm *vm, struct kvmuf_info *info)
 	info->exits = atomic64_read(&vm->stats.exits);
 	info->resolved = atomic64_read(&vm->stats.resolved);
 	info->ring_waits = atomic64_read(&vm->stats.ring_waits);
+}
+
+void kvmuf_vm_stats(struct kvmuf_vm *vm, struct kvmuf_stats *st)
+{
+	memset(st, 0, sizeof(*st));
+	st->faults = atomic64_read(&vm->stats.faults);
+	st->deduped = atomic64_read(&vm->stats.deduped);
+	st->parks = atomic64_read(&vm->stats.parks);
+	st->exits = atomic64_read(&vm->stats.exits);
+	st->resolved = atomic64_read(&vm->stats.resolved);
+	st->ring_waits = atomic64_read(&vm->stats.ring_waits);
+	st->park_ns = atomic64_read(&vm->stats.park_ns);
+	st->wake_ns = atomic64_read(&vm->stats.wake_ns);
+	st->spin_hits = atomic64_read(&vm->stats.spin_hits);
+	st->continued = atomic64_read(&vm->stats.continued);
+	st->clamped = atomic64_read(&vm->stats.clamped);
+	st->recoveries_skipped = atomic64_read(&vm->stats.recoveries_skipped);
 }
 
 /* Module exit: every state holds a module reference, so none is left. */

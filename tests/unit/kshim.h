@@ -8,6 +8,7 @@
  *   set_bit / clear_bit / change_bit       relaxed atomic RMW (the kernel's are unordered)
  *   test_and_set_bit / test_and_clear_bit  sequentially consistent RMW (fully ordered)
  *   test_bit                               relaxed atomic load
+ *   atomic_read / atomic_add               relaxed atomic load / RMW (as the kernel's)
  */
 #ifndef KVMUF_KSHIM_H
 #define KVMUF_KSHIM_H
@@ -66,6 +67,20 @@ static inline bool test_and_clear_bit(unsigned long nr, volatile unsigned long *
 {
 	return (__atomic_fetch_and(&addr[BIT_WORD(nr)], ~BIT_MASK(nr), __ATOMIC_SEQ_CST) &
 		BIT_MASK(nr)) != 0;
+}
+
+typedef struct {
+	int counter;
+} atomic_t;
+
+static inline int atomic_read(const atomic_t *v)
+{
+	return __atomic_load_n(&v->counter, __ATOMIC_RELAXED);
+}
+
+static inline void atomic_add(int i, atomic_t *v)
+{
+	__atomic_fetch_add(&v->counter, i, __ATOMIC_RELAXED);
 }
 
 #include <linux/kvm_userfault.h>

@@ -2,8 +2,9 @@
 /*
  * The range table and bitmaps of module/ranges.h, compiled for userspace: lookups on
  * tables of 0, 1 and KVMUF_MAX_RANGES ranges against a brute-force model, boundaries,
- * overlaps, u64 extremes; and the atomic bit operations of kshim.h hammered by several
- * threads on the same words (run under ThreadSanitizer).
+ * overlaps, u64 extremes; the huge-frame counts against a scan of the bitmaps; and the
+ * atomic bit operations of kshim.h hammered by several threads on the same words (run
+ * under ThreadSanitizer).
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -29,6 +30,11 @@ static struct kvmuf_krange *mk(u64 gfn, u64 npages)
 		r->notified = calloc(words, sizeof(long));
 		r->installing = calloc(words, sizeof(long));
 		REQUIRE(r->missing && r->notified && r->installing, "out of memory");
+		for (unsigned int l = 0; l < KVMUF_NR_FRAME_LEVELS; l++) {
+			r->frame_missing[l] = calloc(kvmuf_nr_frames(gfn, npages, l),
+						     sizeof(atomic_t));
+			REQUIRE(r->frame_missing[l], "out of memory");
+		}
 	}
 	return r;
 }
@@ -41,6 +47,8 @@ static void table_free(struct kvmuf_range_table *t)
 		free(t->range[i]->missing);
 		free(t->range[i]->notified);
 		free(t->range[i]->installing);
+		for (unsigned int l = 0; l < KVMUF_NR_FRAME_LEVELS; l++)
+			free(t->range[i]->frame_missing[l]);
 		free(t->range[i]);
 	}
 	t->nr = 0;
@@ -349,6 +357,103 @@ static void test_missing_bit(void)
 	table_free(&t);
 }
 
+/* ---- huge-frame counts --------------------------------------------------------- */
+
+/* Model: is any GFN of [gfn, gfn + n) missing, by scanning every range's bitmap? */
+static int model_span_missing(const struct kvmuf_range_table *t, u64 gfn, u64 n)
+{
+	for (u32 i = 0; i < t->nr; i++) {
+		const struct kvmuf_krange *r = t->range[i];
+		u64 a = gfn > r->gfn ? gfn : r->gfn, end = r->gfn + r->npages;
+		u64 b = gfn + n < end ? gfn + n : end;
+
+		for (u64 bit = a - r->gfn; bit < b - r->gfn && a < b; bit++) {
+			if (bit % BITS_PER_LONG == 0 && bit + BITS_PER_LONG <= b - r->gfn &&
+			    !r->missing[BIT_WORD(bit)]) {
+				bit += BITS_PER_LONG - 1;	/* a whole clear word */
+				continue;
+			}
+			if (test_bit(bit, r->missing))
+				return 1;
+		}
+	}
+	return 0;
+}
+
+/* Set or clear one GFN the way the module does: count up before, down after. */
+static void frame_set(struct kvmuf_krange *r, u64 gfn, int missing)
+{
+	if (missing) {
+		kvmuf_frames_add(r, gfn, 1, 1);
+		if (test_and_set_bit(gfn - r->gfn, r->missing))
+			kvmuf_frames_add(r, gfn, 1, -1);
+	} else if (test_and_clear_bit(gfn - r->gfn, r->missing)) {
+		kvmuf_frames_add(r, gfn, 1, -1);
+	}
+}
+
+static void check_frames(const struct kvmuf_range_table *t, u64 gfn)
+{
+	for (unsigned int l = 0; l < KVMUF_NR_FRAME_LEVELS; l++) {
+		u64 size = 1ULL << kvmuf_frame_shift[l], start = gfn & ~(size - 1);
+		int want = model_span_missing(t, start, size);
+
+		CHECK(kvmuf_ranges_frame_missing(t, gfn, l) == want,
+		      "level %u frame of %#llx: %d, want %d", l, (unsigned long long)gfn,
+		      !want, want);
+	}
+}
+
+/*
+ * Ranges that start and end inside 2 MiB and 1 GiB frames, several in one frame, one
+ * across frames; random GFNs set and cleared (also whole runs, as the batch ioctls do):
+ * every frame answers as a scan of the bitmaps does.
+ */
+static void test_frames(void)
+{
+	static const u64 layout[][2] = {
+		{ 100, 50 }, { 200, 700 }, { 1024, 512 }, { 1536, 3 },
+		{ (1ULL << 18) - 10, 30 }, { 3ULL << 18, (1ULL << 18) + 1000 },
+	};
+	struct kvmuf_range_table t = { .nr = 0 };
+
+	for (unsigned int i = 0; i < sizeof(layout) / sizeof(layout[0]); i++)
+		REQUIRE(table_add(&t, layout[i][0], layout[i][1]) >= 0, "add");
+	for (unsigned int round = 0; round < 4000; round++) {
+		struct kvmuf_krange *r = t.range[rnd64() % t.nr];
+		u64 gfn = r->gfn + rnd64() % r->npages;
+		int missing = rnd64() % 3 != 0;
+
+		if (round % 50 == 0) {	/* a run inside one 2 MiB frame, as kvmuf_apply_range */
+			u64 n = 1 + rnd64() % 512, end = r->gfn + r->npages;
+
+			n = n < 512 - (gfn & 511) ? n : 512 - (gfn & 511);
+			n = n < end - gfn ? n : end - gfn;
+			for (u64 g = gfn; g < gfn + n; g++)
+				frame_set(r, g, missing);
+		} else {
+			frame_set(r, gfn, missing);
+		}
+		check_frames(&t, gfn);
+		check_frames(&t, rnd64() % (5ULL << 18));
+		if (unit_failures)
+			break;
+	}
+	/* Clear everything: every frame is complete again. */
+	for (u32 i = 0; i < t.nr; i++)
+		for (u64 g = t.range[i]->gfn; g < t.range[i]->gfn + t.range[i]->npages; g++)
+			frame_set(t.range[i], g, 0);
+	for (u64 g = 0; g < (5ULL << 18); g += 509)
+		check_frames(&t, g);
+	CHECK(!kvmuf_ranges_span_missing(&t, 0, 5ULL << 18, KVMUF_FRAME_1G), "all present");
+	frame_set(t.range[5], (4ULL << 18) + 7, 1);
+	CHECK(kvmuf_ranges_span_missing(&t, 3ULL << 18, 1ULL << 20, KVMUF_FRAME_1G),
+	      "span sees one missing GFN");
+	CHECK(!kvmuf_ranges_span_missing(&t, 0, 3ULL << 18, KVMUF_FRAME_1G),
+	      "span before it");
+	table_free(&t);
+}
+
 /* ---- concurrent bit operations ------------------------------------------------ */
 
 #define NTHREADS	4
@@ -450,6 +555,7 @@ int main(void)
 	test_many(40);
 	test_u64_extremes();
 	test_missing_bit();
+	test_frames();
 	printf("  ranges: ok\n");
 	test_concurrent_bits();
 	printf("  concurrent bitmaps: %d threads, %lu bits: ok\n", NTHREADS, (unsigned long)NBITS);

@@ -54,7 +54,10 @@
 
 /* ---- ioctls ------------------------------------------------------------------- */
 
-/* ioctl type byte; 0xAF is unused in Documentation/userspace-api/ioctl/ioctl-number.rst */
+/*
+ * ioctl type byte. ioctl-number.rst gives 0xAF 00-1F to linux/fsl_hypervisor.h; the
+ * numbers only have to be unique per file type, and ours are only valid on this device.
+ */
 #define KVMUF_IO		0xAF
 
 /* Returns KVMUF_API_VERSION (>= 1) as the ioctl's return value; arg must be 0. */
@@ -66,6 +69,7 @@
 #define KVMUF_RESOLVE		_IOWR(KVMUF_IO, 0x05, struct kvmuf_batch)
 #define KVMUF_RESOLVE_COPY	_IOWR(KVMUF_IO, 0x06, struct kvmuf_copy_batch)
 #define KVMUF_WAIT		_IOW(KVMUF_IO, 0x07, struct kvmuf_wait)
+#define KVMUF_GET_STATS		_IOR(KVMUF_IO, 0x08, struct kvmuf_stats)
 
 /*
  * KVMUF_ATTACH: attach the device fd to a KVM VM.
@@ -73,10 +77,20 @@
  * The caller must hold the VM fd (that is the authority); the module checks it is a
  * KVM VM file and holds a reference to the VM until detach. The mode decides what a
  * vCPU does on a missing GFN:
- *   park (default)   the fault is pushed to the vCPU's ring and the vCPU sleeps in the
- *                    kernel until the GFN is resolved, then KVM retries the fault;
+ *   park (default)   the fault is pushed to the vCPU's ring and the vCPU waits in the
+ *                    kernel (a short adaptive spin, then asleep) until the GFN is
+ *                    resolved; KVM then maps the page in the same exit (it faults again
+ *                    only if the memslots changed meanwhile);
  *   KVMUF_ATTACH_EXIT the fault is pushed and KVM_RUN returns to the VMM at once (see
- *                    "Exits" below); the VMM resolves, or KVMUF_WAITs, and re-enters.
+ *                    "Exits" below); the VMM resolves, or KVMUF_WAITs, and re-enters:
+ *                    the guest faults again, so a missing page costs two exits.
+ * Prefetch faults (KVM_PRE_FAULT_MEMORY, async page-fault completion) never wait: they
+ * push the entry as a hint and fail with EAGAIN.
+ *
+ * Huge pages: while any GFN of a 2 MiB (1 GiB) frame of guest physical memory is
+ * missing, KVM maps that frame with 4 KiB (2 MiB) pages only, even where the VMM's memory
+ * is a transparent or hugetlb huge page, so the guest cannot reach a missing GFN without
+ * a fault. Once the frame is complete, new faults may map it huge again.
  * vCPU i (KVM's vcpu_idx, i.e. creation order) uses ring i + 1 if i < nr_vcpu_rings,
  * else the shared VM ring 0.
  */
@@ -90,7 +104,10 @@ struct kvmuf_attach {
 	__u64 reserved[4];	/* must be zero */
 };
 
-/* KVMUF_GET_INFO: geometry of the rings and counters, for an attached fd. */
+/*
+ * KVMUF_GET_INFO: geometry of the rings and counters, for an attached fd. The counters
+ * are also in struct kvmuf_stats, with more.
+ */
 struct kvmuf_info {
 	__u32 api_version;
 	__u32 flags;		/* the attach flags */
@@ -106,6 +123,28 @@ struct kvmuf_info {
 	__u64 resolved;		/* GFNs turned present by RESOLVE / RESOLVE_COPY */
 	__u64 ring_waits;	/* times a vCPU waited for room in a full ring */
 	__u64 reserved[5];
+};
+
+/*
+ * KVMUF_GET_STATS: every counter of an attached fd, cumulative since attach. Times are
+ * sums over all parks, in ns of CLOCK_MONOTONIC: divide by `parks` for a mean.
+ */
+struct kvmuf_stats {
+	__u64 faults;		/* notifications pushed to rings */
+	__u64 deduped;		/* faults on a GFN already notified: no new entry */
+	__u64 parks;		/* vCPU waits for a GFN (park mode) */
+	__u64 exits;		/* KVM_RUN returns for a missing GFN */
+	__u64 resolved;		/* GFNs turned present by RESOLVE / RESOLVE_COPY */
+	__u64 ring_waits;	/* times a vCPU waited for room in a full ring */
+	__u64 park_ns;		/* time vCPUs spent parked (spinning or asleep) */
+	__u64 wake_ns;		/* time from the resolve that woke a parked vCPU until it ran */
+	__u64 spin_hits;	/* parks that ended while the vCPU was still spinning */
+	__u64 continued;	/* parks after which KVM mapped the page in the same exit */
+	__u64 clamped;		/* faults mapped at 4 KiB (or 2 MiB) because a GFN of their
+				 * 2 MiB (1 GiB) frame was missing */
+	__u64 recoveries_skipped; /* in-place huge-page recoveries of a memslot skipped
+				   * because GFNs of it were missing (7.2) */
+	__u64 reserved[20];
 };
 
 /*
