@@ -115,6 +115,16 @@ static int fake_ioctl(unsigned long req, void *arg)
 			return fail(ENODEV);
 		memcpy(arg, &fake.info, sizeof(fake.info));
 		return 0;
+	case KVMUF_GET_STATS: {
+		struct kvmuf_stats *st = arg;
+
+		if (!fake.attached)
+			return fail(ENODEV);
+		st->parks = 7;
+		st->park_ns = 7000;
+		st->reserved[19] = 1;
+		return 0;
+	}
 	case KVMUF_ATTACH: {
 		struct kvmuf_attach *a = arg;
 
@@ -270,6 +280,7 @@ static void test_attach_and_rings(struct producer *p, struct kvmuf **kp)
 	struct kvmuf_fault out[40];
 	const struct kvmuf_ring_header *h;
 	struct kvmuf_info info;
+	struct kvmuf_stats st;
 	struct kvmuf *k;
 	uint32_t flags, seq;
 	uint64_t gfn;
@@ -292,6 +303,8 @@ static void test_attach_and_rings(struct producer *p, struct kvmuf **kp)
 	CHECK(kvmuf_ring_consume(k, 0, out, 1) == 0, "consume before attach");
 	CHECK(kvmuf_vcpu_exit(k, 0, NULL, NULL, NULL) == -ENODEV, "exit before attach");
 	CHECK(kvmuf_info(k, &info) == -ENODEV, "info before attach");
+	CHECK(kvmuf_stats(k, &st) == -ENODEV, "stats before attach");
+	CHECK(kvmuf_stats(k, NULL) == -EINVAL, "stats into NULL");
 	CHECK(kvmuf_map(k) == -ENODEV, "map before attach");
 
 	ret = kvmuf_attach(k, -2, 0, 3, 64);
@@ -307,6 +320,8 @@ static void test_attach_and_rings(struct producer *p, struct kvmuf **kp)
 	      kvmuf_nr_rings(k), kvmuf_ring_entries(k));
 	CHECK(kvmuf_info(k, &info) == 0 && info.nr_rings == 4 &&
 	      info.flags == KVMUF_ATTACH_EXIT, "info");
+	CHECK(kvmuf_stats(k, &st) == 0 && st.parks == 7 && st.park_ns == 7000 &&
+	      st.reserved[19] == 1 && fake.last_req == KVMUF_GET_STATS, "stats");
 	CHECK(kvmuf_vcpu_ring(k, 0) == 1 && kvmuf_vcpu_ring(k, 2) == 3 &&
 	      kvmuf_vcpu_ring(k, 3) == 0 && kvmuf_vcpu_ring(k, 1000) == 0, "vcpu -> ring");
 

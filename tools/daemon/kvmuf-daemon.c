@@ -319,8 +319,6 @@ static int take_handoff(struct session *ss, int devfd, int memfd, char *msg,
 			snprintf(msg, len, "memfd: mmap: %s", strerror(-ret));
 			goto fail;
 		}
-		/* 4 KiB pages only, as in the VMM's own mapping. */
-		madvise(ss->mem, ss->mem_size, MADV_NOHUGEPAGE);
 		close(memfd);
 		memfd = -1;
 	}

@@ -137,6 +137,17 @@ KVMUF_PUBLIC int kvmuf_info(struct kvmuf *k, struct kvmuf_info *info)
 	return ret < 0 ? ret : 0;
 }
 
+KVMUF_PUBLIC int kvmuf_stats(struct kvmuf *k, struct kvmuf_stats *st)
+{
+	int ret;
+
+	if (!st)
+		return -EINVAL;
+	memset(st, 0, sizeof(*st));
+	ret = kvmuf_ioctl(k, KVMUF_GET_STATS, st);
+	return ret < 0 ? ret : 0;
+}
+
 static int is_pow2(uint64_t x)
 {
 	return x && !(x & (x - 1));

@@ -98,6 +98,12 @@ KVMUF_PUBLIC int kvmuf_map(struct kvmuf *k);
 /* KVMUF_GET_INFO: the current geometry and counters. */
 KVMUF_PUBLIC int kvmuf_info(struct kvmuf *k, struct kvmuf_info *info);
 
+/*
+ * KVMUF_GET_STATS: every counter, with the park and wake times (a module older than
+ * the call answers -ENOTTY).
+ */
+KVMUF_PUBLIC int kvmuf_stats(struct kvmuf *k, struct kvmuf_stats *st);
+
 /* KVMUF_ADD_RANGE: manage GFNs [gfn, gfn + npages); flags: KVMUF_RANGE_*. */
 KVMUF_PUBLIC int kvmuf_add_range(struct kvmuf *k, uint64_t gfn, uint64_t npages,
 				 uint32_t flags);

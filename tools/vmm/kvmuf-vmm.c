@@ -36,7 +36,7 @@
 struct options {
 	struct kvmuf_vm_config cfg;
 	enum kvmuf_mode mode;
-	int mode_set;			/* -w, -r or -c given */
+	int mode_set;			/* -w, -r, -c or -k given */
 	uint64_t seed;
 	int seed_set;			/* -s given */
 	int quiet;
@@ -47,16 +47,22 @@ struct options {
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: " PROG " [-v NVCPUS] [-b BYTES] [-O] [-m anon|memfd] [-w|-r|-c] [-s SEED] [-q]\n"
+		"usage: " PROG " [-v NVCPUS] [-b BYTES] [-O] [-m anon|memfd] [-H THP] [-w|-r|-c|-k] [-s SEED]\n"
+		"       [-q]\n"
 		"       [-u park|exit [-R ENTRIES] [-G] [-D SOCKET | -T THREADS [-d USEC]] [-W MS]] [-S SNAPSHOT]\n"
 		"  -v NVCPUS  number of vCPUs, each with its own region (default 1)\n"
 		"  -b BYTES   region size per vCPU, suffix K, M or G; multiple of 4K (default 1M)\n"
 		"  -O         all vCPUs touch the same region (memory is one region; dedup tests)\n"
 		"  -m MEM     test memory: anon (private anonymous, default) or memfd (shared)\n"
+		"  -H THP     huge pages for the test memory, mapped 2 MiB aligned: madvise\n"
+		"             (MADV_HUGEPAGE, as QEMU does; default), system (no madvise) or\n"
+		"             never (MADV_NOHUGEPAGE)\n"
 		"  -w         write mode: guest stores gpa ^ seed in every page (default)\n"
 		"  -r         read mode: guest loads every page\n"
 		"  -c         verify mode: guest checks every page holds gpa ^ seed (the host\n"
 		"             pre-fills it, from -S if given; with -u the server provides it)\n"
+		"  -k         checksum mode: guest sums all 512 words of every page; the host\n"
+		"             compares every sum with its own view of the page\n"
 		"  -s SEED    64-bit hex seed (default 0x%llx, or the seed of -S)\n"
 		"  -q         quiet: print only the summary line\n"
 		"  -u MODE    demand-page the test memory with /dev/kvm-userfault, all of it\n"
@@ -107,7 +113,7 @@ static void parse_args(int argc, char **argv, struct options *o)
 		},
 	};
 
-	while ((c = getopt(argc, argv, "v:b:m:Owrcs:qu:R:GD:T:d:W:S:h")) != -1) {
+	while ((c = getopt(argc, argv, "v:b:m:H:Owrcks:qu:R:GD:T:d:W:S:h")) != -1) {
 		switch (c) {
 		case 'v':
 			if (cli_parse_u64(optarg, 10, &v, &end) < 0 || *end ||
@@ -129,10 +135,21 @@ static void parse_args(int argc, char **argv, struct options *o)
 			else
 				bad_usage("-m: need anon or memfd");
 			break;
+		case 'H':
+			if (!strcmp(optarg, "madvise"))
+				o->cfg.thp = KVMUF_THP_MADVISE;
+			else if (!strcmp(optarg, "system"))
+				o->cfg.thp = KVMUF_THP_SYSTEM;
+			else if (!strcmp(optarg, "never"))
+				o->cfg.thp = KVMUF_THP_NEVER;
+			else
+				bad_usage("-H: need madvise, system or never");
+			break;
 		case 'O': o->cfg.shared_region = 1; break;
 		case 'w': o->mode = KVMUF_MODE_WRITE; o->mode_set = 1; break;
 		case 'r': o->mode = KVMUF_MODE_READ; o->mode_set = 1; break;
 		case 'c': o->mode = KVMUF_MODE_VERIFY; o->mode_set = 1; break;
+		case 'k': o->mode = KVMUF_MODE_SUM; o->mode_set = 1; break;
 		case 's':
 			if (cli_parse_u64(optarg, 16, &o->seed, &end) < 0 || *end)
 				bad_usage("-s: need a 64-bit hex value");
@@ -289,7 +306,7 @@ int main(int argc, char **argv)
 		o.uf.snap = o.snap_path ? &snap : NULL;
 		o.uf.seed = o.seed;
 		/* The daemon checks its snapshot's seed when the seed matters. */
-		o.uf.send_seed = o.mode != KVMUF_MODE_READ;
+		o.uf.send_seed = o.mode != KVMUF_MODE_READ && o.mode != KVMUF_MODE_SUM;
 		o.uf.verbose = !o.quiet;
 		ret = kvmuf_uf_setup(vm, &o.uf, &uf);
 		if (ret == KVMUF_UF_SETUP_SKIP) {

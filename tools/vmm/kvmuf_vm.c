@@ -56,7 +56,8 @@
 
 /*
  * Guest code.  Entered in 64-bit mode with
- *   RDI = GPA of the vCPU's region, RSI = seed, RDX = page count,
+ *   RDI = GPA of the vCPU's region, RSI = seed (sum mode: where the page sums
+ *   go), RDX = page count,
  * it walks the region in 4 KiB steps, then reports by writing to port
  * KVMUF_REPORT_PORT (the VMM reads the full RAX via KVM_GET_REGS) and halts.
  * No stack, no interrupts, no IDT: any exception becomes a triple fault,
@@ -108,6 +109,24 @@ static const uint8_t guest_verify[] = {
 	0xf4,				/*     hlt                              */
 };
 
+/* RSI = GPA of the page-sum entry of the region's first page. */
+static const uint8_t guest_sum[] = {
+	0x48, 0x85, 0xd2,		/*     test rdx, rdx                    */
+	0x74, 0x1e,			/*     jz   done                        */
+	0x31, 0xc0,			/* p:  xor  eax, eax     ; sum = 0      */
+	0xb9, 0x00, 0x02, 0x00, 0x00,	/*     mov  ecx, 512     ; words       */
+	0x48, 0x03, 0x07,		/* w:  add  rax, [rdi]                  */
+	0x48, 0x83, 0xc7, 0x08,		/*     add  rdi, 8                      */
+	0xff, 0xc9,			/*     dec  ecx                         */
+	0x75, 0xf5,			/*     jnz  w                           */
+	0x48, 0x89, 0x06,		/*     mov  [rsi], rax   ; page sum    */
+	0x48, 0x83, 0xc6, 0x08,		/*     add  rsi, 8                      */
+	0x48, 0xff, 0xca,		/*     dec  rdx                         */
+	0x75, 0xe2,			/*     jnz  p                           */
+	0xe6, 0xf1,			/* done: out 0xf1, al    ; report      */
+	0xf4,				/*     hlt                              */
+};
+
 static const struct {
 	const uint8_t *code;
 	size_t len;
@@ -115,12 +134,14 @@ static const struct {
 	[KVMUF_MODE_WRITE]  = { guest_write,  sizeof(guest_write) },
 	[KVMUF_MODE_READ]   = { guest_read,   sizeof(guest_read) },
 	[KVMUF_MODE_VERIFY] = { guest_verify, sizeof(guest_verify) },
+	[KVMUF_MODE_SUM]    = { guest_sum,    sizeof(guest_sum) },
 };
 
 #define NR_MODES (sizeof(guest_code) / sizeof(guest_code[0]))
 _Static_assert(sizeof(guest_write) <= CODE_STRIDE &&
 	       sizeof(guest_read) <= CODE_STRIDE &&
-	       sizeof(guest_verify) <= CODE_STRIDE, "guest blob too big");
+	       sizeof(guest_verify) <= CODE_STRIDE &&
+	       sizeof(guest_sum) <= CODE_STRIDE, "guest blob too big");
 
 /* ---- VM state ---- */
 
@@ -150,6 +171,8 @@ struct kvmuf_vm {
 	int shared_region;
 	void *sys_hva;
 	uint64_t sys_size;
+	uint64_t sums_gpa;		/* page-sum area in the system slot */
+	enum kvmuf_thp thp;
 	struct kvmuf_test_mem test;
 	struct kvmuf_vcpu *vcpus;
 	kvmuf_exit_hook_fn hook;
@@ -212,6 +235,7 @@ const char *kvmuf_mode_name(enum kvmuf_mode mode)
 	case KVMUF_MODE_WRITE:	return "write";
 	case KVMUF_MODE_READ:	return "read";
 	case KVMUF_MODE_VERIFY:	return "verify";
+	case KVMUF_MODE_SUM:	return "sum";
 	}
 	return "?";
 }
@@ -287,6 +311,11 @@ static int check_config(const struct kvmuf_vm_config *cfg)
 	}
 	if (cfg->backing != KVMUF_MEM_ANON && cfg->backing != KVMUF_MEM_MEMFD) {
 		vm_err("unknown memory backing %d", (int)cfg->backing);
+		return -1;
+	}
+	if (cfg->thp != KVMUF_THP_MADVISE && cfg->thp != KVMUF_THP_SYSTEM &&
+	    cfg->thp != KVMUF_THP_NEVER) {
+		vm_err("unknown THP policy %d", (int)cfg->thp);
 		return -1;
 	}
 	return 0;
@@ -368,9 +397,10 @@ static void map_gib(struct kvmuf_vm *vm, uint64_t gib, uint64_t pd_gpa)
 }
 
 /*
- * Slot 0: code page, PML4, one PDPT (everything lies below 512 GiB), and
- * 2 MiB-page PDs for GiB 0 (the slot itself) and for each test GiB.  Large
- * guest pages keep each guest walk to three page-table pages, all here.
+ * Slot 0: code page, PML4, one PDPT (everything lies below 512 GiB),
+ * 2 MiB-page PDs for GiB 0 (the slot itself) and for each test GiB, and the
+ * page-sum area.  Large guest pages keep each guest walk to three page-table
+ * pages, all here.
  */
 static int setup_system_slot(struct kvmuf_vm *vm)
 {
@@ -379,7 +409,14 @@ static int setup_system_slot(struct kvmuf_vm *vm)
 
 	test_gibs(vm, &first, &last);
 	nr_pds = 1 + (last - first + 1);
-	vm->sys_size = SYS_PD_GPA + nr_pds * KVMUF_PAGE_SIZE;
+	/* Then the page-sum area: one u64 per test page, inside GiB 0. */
+	vm->sums_gpa = SYS_PD_GPA + nr_pds * KVMUF_PAGE_SIZE;
+	vm->sys_size = vm->sums_gpa + (vm->test.size / KVMUF_PAGE_SIZE * 8 + KVMUF_PAGE_SIZE - 1) /
+		       KVMUF_PAGE_SIZE * KVMUF_PAGE_SIZE;
+	if (vm->sys_size > 1ULL << GIB_SHIFT) {
+		vm_err("too many test pages for the page-sum area");
+		return -1;
+	}
 	vm->sys_hva = mmap(NULL, vm->sys_size, PROT_READ | PROT_WRITE,
 			   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (vm->sys_hva == MAP_FAILED) {
@@ -403,6 +440,31 @@ static int setup_system_slot(struct kvmuf_vm *vm)
 	return set_memslot(vm, KVMUF_SLOT_SYSTEM, 0, vm->sys_size, vm->sys_hva);
 }
 
+/*
+ * A mapping of @size bytes at a 2 MiB aligned address, as QEMU maps guest RAM: only
+ * an aligned mapping can be backed, and mapped by KVM, with 2 MiB pages.
+ */
+static void *mmap_2m_aligned(uint64_t size, int flags, int fd)
+{
+	uint64_t align = 2ULL << 20, pad;
+	char *area, *start;
+
+	area = mmap(NULL, size + align, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+		    -1, 0);
+	if (area == MAP_FAILED)
+		return MAP_FAILED;
+	start = (char *)(((uintptr_t)area + align - 1) & ~(uintptr_t)(align - 1));
+	if (mmap(start, size, PROT_READ | PROT_WRITE, flags | MAP_FIXED, fd, 0) == MAP_FAILED) {
+		munmap(area, size + align);
+		return MAP_FAILED;
+	}
+	pad = (uint64_t)(start - area);
+	if (pad)
+		munmap(area, pad);
+	munmap(start + size, align - pad);
+	return start;
+}
+
 static int setup_test_slot(struct kvmuf_vm *vm, enum kvmuf_backing backing)
 {
 	int flags = MAP_PRIVATE | MAP_ANONYMOUS;
@@ -421,21 +483,38 @@ static int setup_test_slot(struct kvmuf_vm *vm, enum kvmuf_backing backing)
 		flags = MAP_SHARED;
 	}
 
-	hva = mmap(NULL, vm->test.size, PROT_READ | PROT_WRITE, flags,
-		   vm->test.memfd, 0);
+	hva = mmap_2m_aligned(vm->test.size, flags, vm->test.memfd);
 	if (hva == MAP_FAILED) {
 		sys_err("mmap test slot");
 		return -1;
 	}
 	vm->test.hva = hva;
 
-	/* Demand paging works on 4 KiB pages: keep THP out of the picture. */
-	if (madvise(hva, vm->test.size, MADV_NOHUGEPAGE) < 0) {
-		sys_err("madvise(MADV_NOHUGEPAGE)");
+	if (vm->thp != KVMUF_THP_SYSTEM &&
+	    madvise(hva, vm->test.size,
+		    vm->thp == KVMUF_THP_MADVISE ? MADV_HUGEPAGE : MADV_NOHUGEPAGE) < 0 &&
+	    errno != EINVAL) {	/* EINVAL: a kernel without THP */
+		sys_err("madvise(MADV_(NO)HUGEPAGE)");
 		return -1;
 	}
 
 	return set_memslot(vm, vm->test.slot, vm->test.gpa, vm->test.size, hva);
+}
+
+int kvmuf_vm_update_test_slot(struct kvmuf_vm *vm, uint64_t gpa, uint32_t flags,
+			      int delete)
+{
+	struct kvm_userspace_memory_region region = {
+		.slot = vm->test.slot,
+		.flags = flags,
+		.guest_phys_addr = gpa,
+		.memory_size = delete ? 0 : vm->test.size,
+		.userspace_addr = (uintptr_t)vm->test.hva,
+	};
+
+	if (ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &region) < 0)
+		return -errno;
+	return 0;
 }
 
 static void set_segment(struct kvm_segment *seg, uint16_t selector, int code)
@@ -552,6 +631,7 @@ static struct kvmuf_vm *vm_alloc(const struct kvmuf_vm_config *cfg)
 	vm->kvm_fd = vm->vm_fd = -1;
 	vm->nr_vcpus = cfg->nr_vcpus;
 	vm->bytes_per_vcpu = cfg->bytes_per_vcpu;
+	vm->thp = cfg->thp;
 	vm->shared_region = cfg->shared_region;
 	vm->test = (struct kvmuf_test_mem) {
 		.memfd = -1,
@@ -756,7 +836,17 @@ static int take_report(struct kvmuf_vcpu *vcpu)
 	return 0;
 }
 
-enum step { STEP_RETRY, STEP_DONE, STEP_FAIL };
+enum step { STEP_RETRY, STEP_DONE, STEP_FAIL, STEP_STOP };
+
+static enum step hook_step(enum kvmuf_exit_action action)
+{
+	switch (action) {
+	case KVMUF_EXIT_RETRY:	return STEP_RETRY;
+	case KVMUF_EXIT_STOP:	return STEP_STOP;
+	case KVMUF_EXIT_ERROR:	break;
+	}
+	return STEP_FAIL;
+}
 
 /*
  * Decide what follows one KVM_RUN.  The report exit and the final HLT are
@@ -768,6 +858,7 @@ static enum step handle_exit(struct kvmuf_vcpu *vcpu, int run_errno,
 			     int *reported)
 {
 	const struct kvm_run *run = vcpu->run;
+	enum step step;
 
 	if (run_errno == EINTR || run_errno == EAGAIN)
 		return STEP_RETRY;
@@ -787,19 +878,24 @@ static enum step handle_exit(struct kvmuf_vcpu *vcpu, int run_errno,
 		case KVM_EXIT_INTERNAL_ERROR:
 			break;
 		default:
-			if (call_hook(vcpu, 0) == KVMUF_EXIT_RETRY)
-				return STEP_RETRY;
+			step = hook_step(call_hook(vcpu, 0));
+			if (step != STEP_FAIL)
+				return step;
 			break;
 		}
-	} else if (run_errno == EFAULT &&
-		   call_hook(vcpu, run_errno) == KVMUF_EXIT_RETRY) {
-		return STEP_RETRY;
+	} else if (run_errno == EFAULT) {
+		step = hook_step(call_hook(vcpu, run_errno));
+		if (step != STEP_FAIL)
+			return step;
 	}
 	report_bad_exit(vcpu, run_errno);
 	return STEP_FAIL;
 }
 
-/* KVM_RUN until the guest halts after its report, or something fails. */
+/*
+ * KVM_RUN until the guest halts after its report (0), the exit hook stops it (1), or
+ * something fails (-1).
+ */
 static int vcpu_loop(struct kvmuf_vcpu *vcpu)
 {
 	int reported = 0;
@@ -815,6 +911,16 @@ static int vcpu_loop(struct kvmuf_vcpu *vcpu)
 		step = handle_exit(vcpu, run_errno, &reported);
 	} while (step == STEP_RETRY);
 
+	if (step == STEP_STOP) {
+		/*
+		 * KVM finishes an MMIO or PIO exit on the next KVM_RUN: let it do so now,
+		 * without entering the guest, so the next run starts clean.
+		 */
+		vcpu->run->immediate_exit = 1;
+		ioctl(vcpu->fd, KVM_RUN, 0);
+		vcpu->run->immediate_exit = 0;
+		return 1;
+	}
 	return step == STEP_DONE ? 0 : -1;
 }
 
@@ -894,16 +1000,17 @@ static void *vcpu_thread(void *arg)
 	return NULL;
 }
 
-/* Point the vCPU at the mode's code with its region, count and seed. */
+/* Point the vCPU at the mode's code with @npages test pages from page @first. */
 static int set_entry_regs(struct kvmuf_vcpu *vcpu, enum kvmuf_mode mode,
-			  uint64_t seed)
+			  uint64_t seed, uint64_t first, uint64_t npages)
 {
+	const struct kvmuf_vm *vm = vcpu->vm;
 	struct kvm_regs regs = {
 		.rip = SYS_CODE_GPA + (uint64_t)mode * CODE_STRIDE,
 		.rflags = 0x2,		/* bit 1 is reserved-set; IF stays 0 */
-		.rdi = kvmuf_vm_region_gpa(vcpu->vm, vcpu->id),
-		.rsi = seed,
-		.rdx = kvmuf_vm_region_pages(vcpu->vm),
+		.rdi = vm->test.gpa + first * KVMUF_PAGE_SIZE,
+		.rsi = mode == KVMUF_MODE_SUM ? vm->sums_gpa + first * 8 : seed,
+		.rdx = npages,
 	};
 
 	if (ioctl(vcpu->fd, KVM_SET_REGS, &regs) < 0) {
@@ -911,6 +1018,43 @@ static int set_entry_regs(struct kvmuf_vcpu *vcpu, enum kvmuf_mode mode,
 		return -1;
 	}
 	return 0;
+}
+
+/* The vCPU's region, as test pages. */
+static uint64_t region_first_page(const struct kvmuf_vcpu *vcpu)
+{
+	return (kvmuf_vm_region_gpa(vcpu->vm, vcpu->id) - vcpu->vm->test.gpa) /
+	       KVMUF_PAGE_SIZE;
+}
+
+int kvmuf_vm_run_pages(struct kvmuf_vm *vm, unsigned int vcpu, enum kvmuf_mode mode,
+		       uint64_t seed, uint64_t first, uint64_t npages, uint64_t *result)
+{
+	struct kvmuf_vcpu_result res = { .pages = npages };
+	struct kvmuf_vcpu *v;
+	int ret;
+
+	if (vcpu >= vm->nr_vcpus || (unsigned int)mode >= NR_MODES ||
+	    first > vm->test.size / KVMUF_PAGE_SIZE ||
+	    npages > vm->test.size / KVMUF_PAGE_SIZE - first) {
+		vm_err("run_pages: bad vCPU %u, mode %d or pages [%llu, +%llu)", vcpu, (int)mode,
+		       (unsigned long long)first, (unsigned long long)npages);
+		return -1;
+	}
+	v = &vm->vcpus[vcpu];
+	if (set_entry_regs(v, mode, seed, first, npages) < 0)
+		return -1;
+	v->res = &res;
+	ret = vcpu_loop(v);
+	v->res = NULL;
+	if (ret == 0 && result)
+		*result = res.guest_result;
+	return ret;
+}
+
+const uint64_t *kvmuf_vm_page_sums(const struct kvmuf_vm *vm)
+{
+	return (const uint64_t *)((const char *)vm->sys_hva + vm->sums_gpa);
 }
 
 int kvmuf_vm_run(struct kvmuf_vm *vm, enum kvmuf_mode mode, uint64_t seed,
@@ -930,7 +1074,8 @@ int kvmuf_vm_run(struct kvmuf_vm *vm, enum kvmuf_mode mode, uint64_t seed,
 			.pages = kvmuf_vm_region_pages(vm),
 		};
 		vm->vcpus[i].res = &res[i];
-		if (set_entry_regs(&vm->vcpus[i], mode, seed) < 0)
+		if (set_entry_regs(&vm->vcpus[i], mode, seed, region_first_page(&vm->vcpus[i]),
+				   kvmuf_vm_region_pages(vm)) < 0)
 			return -1;
 	}
 
@@ -997,11 +1142,41 @@ uint64_t kvmuf_vm_check_pattern(const struct kvmuf_vm *vm, uint64_t seed,
 uint64_t kvmuf_vm_region_sum(const struct kvmuf_vm *vm, unsigned int vcpu)
 {
 	uint64_t pages = kvmuf_vm_region_pages(vm);
-	uint64_t first = (uint64_t)vcpu * pages, sum = 0;
+	uint64_t first = (kvmuf_vm_region_gpa(vm, vcpu) - vm->test.gpa) / KVMUF_PAGE_SIZE;
+	uint64_t sum = 0;
 
 	for (uint64_t p = first; p < first + pages; p++)
 		sum += *page_word(vm, p);
 	return sum;
+}
+
+/* The sum of the 512 u64 of test page @p, as the host sees it. */
+static uint64_t host_page_sum(const struct kvmuf_vm *vm, uint64_t p)
+{
+	const uint64_t *w = page_word(vm, p);
+	uint64_t sum = 0;
+
+	for (unsigned int i = 0; i < KVMUF_PAGE_SIZE / 8; i++)
+		sum += w[i];
+	return sum;
+}
+
+/* Sum mode: every page sum the guest wrote equals the host's. */
+static int check_page_sums(const struct kvmuf_vm *vm, unsigned int i)
+{
+	uint64_t first = (kvmuf_vm_region_gpa(vm, i) - vm->test.gpa) / KVMUF_PAGE_SIZE;
+	const uint64_t *sums = kvmuf_vm_page_sums(vm);
+	uint64_t p, bad = 0;
+
+	for (p = first; p < first + kvmuf_vm_region_pages(vm); p++) {
+		if (sums[p] == host_page_sum(vm, p))
+			continue;
+		if (!bad++)
+			vm_err("vcpu %u: guest summed the page at gpa 0x%llx to 0x%llx, host sees 0x%llx",
+			       i, (unsigned long long)(vm->test.gpa + p * KVMUF_PAGE_SIZE),
+			       (unsigned long long)sums[p], (unsigned long long)host_page_sum(vm, p));
+	}
+	return bad ? -1 : 0;
 }
 
 /* Per-vCPU check of the guest's own result; see kvmuf_vm_check_results(). */
@@ -1037,6 +1212,8 @@ static int check_guest_result(const struct kvmuf_vm *vm, enum kvmuf_mode mode,
 		       i, (unsigned long long)r->guest_result,
 		       (unsigned long long)r->pages);
 		return -1;
+	case KVMUF_MODE_SUM:
+		return check_page_sums(vm, i);
 	}
 	return -1;
 }

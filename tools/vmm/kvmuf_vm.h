@@ -63,10 +63,22 @@ enum kvmuf_backing {
 	KVMUF_MEM_MEMFD,	/* memfd_create + ftruncate + mmap(MAP_SHARED) */
 };
 
+/*
+ * How the test memory asks for transparent huge pages. The default is what QEMU does
+ * with guest RAM: MADV_HUGEPAGE on a 2 MiB aligned mapping.
+ */
+enum kvmuf_thp {
+	KVMUF_THP_MADVISE,	/* madvise(MADV_HUGEPAGE) */
+	KVMUF_THP_SYSTEM,	/* no madvise: the system's THP setting decides */
+	KVMUF_THP_NEVER,	/* madvise(MADV_NOHUGEPAGE) */
+};
+
 enum kvmuf_mode {
 	KVMUF_MODE_WRITE,	/* store gpa ^ seed at each page; result = pages */
 	KVMUF_MODE_READ,	/* load each page's first u64; result = sum */
 	KVMUF_MODE_VERIFY,	/* compare with gpa ^ seed; result = mismatches */
+	KVMUF_MODE_SUM,		/* sum all 512 u64 of each page into the page-sum
+				 * area (kvmuf_vm_page_sums()); seed unused */
 };
 
 struct kvmuf_vm_config {
@@ -76,6 +88,7 @@ struct kvmuf_vm_config {
 	/* Every vCPU touches the same region (vCPU 0's): the test memory is one region.
 	 * For dedup tests: several vCPUs fault on each page at about the same time. */
 	int shared_region;
+	enum kvmuf_thp thp;
 };
 
 /* The test memslot, for demand-paging daemons and fault handlers. */
@@ -99,6 +112,7 @@ struct kvmuf_vcpu_result {
 enum kvmuf_exit_action {
 	KVMUF_EXIT_RETRY,	/* re-enter KVM_RUN */
 	KVMUF_EXIT_ERROR,	/* stop this vCPU and fail the run */
+	KVMUF_EXIT_STOP,	/* stop this vCPU: the exit was what the caller expected */
 };
 
 /*
@@ -156,6 +170,30 @@ void kvmuf_vm_set_exit_hook(struct kvmuf_vm *vm, kvmuf_exit_hook_fn fn,
  */
 int kvmuf_vm_run(struct kvmuf_vm *vm, enum kvmuf_mode mode, uint64_t seed,
 		 struct kvmuf_vcpu_result *res, double *seconds);
+
+/*
+ * Run vCPU @vcpu alone, on the calling thread, in @mode over the @npages test pages
+ * from page @first (0 = the first page of the test slot). 0 when the guest reported
+ * and halted (its RAX in *@result), 1 when the exit hook answered KVMUF_EXIT_STOP,
+ * -1 on failure (diagnostic printed).
+ */
+int kvmuf_vm_run_pages(struct kvmuf_vm *vm, unsigned int vcpu, enum kvmuf_mode mode,
+		       uint64_t seed, uint64_t first, uint64_t npages, uint64_t *result);
+
+/*
+ * The page-sum area KVMUF_MODE_SUM writes: entry p is the sum of the 512 u64 of test
+ * page p, as the guest read it (valid for the pages of the last SUM run).
+ */
+const uint64_t *kvmuf_vm_page_sums(const struct kvmuf_vm *vm);
+
+/*
+ * KVM_SET_USER_MEMORY_REGION on the test memslot: move it to @gpa, change its @flags
+ * (e.g. KVM_MEM_LOG_DIRTY_PAGES) or delete it (@delete). 0 or -errno. The guest code
+ * and kvmuf_test_mem.gpa keep using the GPA the VM was created with: after a move away,
+ * or a delete, nothing backs it (MMIO exits) until the slot is put back there.
+ */
+int kvmuf_vm_update_test_slot(struct kvmuf_vm *vm, uint64_t gpa, uint32_t flags,
+			      int delete);
 
 /* Host side: store gpa ^ seed at the start of every test page. */
 void kvmuf_vm_fill_pattern(struct kvmuf_vm *vm, uint64_t seed);

@@ -81,6 +81,48 @@ static void test_read_sum(struct kvmuf_vm *vm)
 	      "read results");
 }
 
+/*
+ * Sum mode: the guest's sum of every page equals the host's; a byte changed after the
+ * run (deep inside a page, where verify mode does not look) makes the check fail.
+ */
+static void test_page_sums(struct kvmuf_vm *vm)
+{
+	uint64_t page = kvmuf_vm_region_pages(vm) + 2;
+
+	kvmuf_vm_fill_pattern(vm, SEED);
+	*(page_word(vm, page) + 300) = 0x5555;
+	CHECK(run(vm, KVMUF_MODE_SUM, 0) == 0, "sum run");
+	CHECK(kvmuf_vm_page_sums(vm)[page] == ((KVMUF_TEST_GPA + page * KVMUF_PAGE_SIZE) ^ SEED) +
+	      0x5555, "page sum 0x%llx", (unsigned long long)kvmuf_vm_page_sums(vm)[page]);
+	CHECK(kvmuf_vm_check_results(vm, KVMUF_MODE_SUM, 0, res) == 0, "sum results");
+	*((char *)page_word(vm, page) + 2049) ^= 1;
+	printf("expect a diagnostic for the page sum at gpa 0x%llx:\n",
+	       (unsigned long long)(KVMUF_TEST_GPA + page * KVMUF_PAGE_SIZE));
+	CHECK(kvmuf_vm_check_results(vm, KVMUF_MODE_SUM, 0, res) < 0,
+	      "check_results accepted a changed byte");
+}
+
+/* One vCPU over a few pages, and the test memory on a 2 MiB boundary (for THP). */
+static void test_run_pages(struct kvmuf_vm *vm)
+{
+	uint64_t result = ~0ULL, total = NR_VCPUS * kvmuf_vm_region_pages(vm);
+
+	CHECK(((uintptr_t)kvmuf_vm_test_mem(vm)->hva & ((2 << 20) - 1)) == 0,
+	      "test memory at %p, not 2 MiB aligned", kvmuf_vm_test_mem(vm)->hva);
+	kvmuf_vm_fill_pattern(vm, SEED);
+	*page_word(vm, 7) ^= 1;
+	CHECK(kvmuf_vm_run_pages(vm, 1, KVMUF_MODE_VERIFY, SEED, 0, 7, &result) == 0 &&
+	      result == 0, "pages 0..6: %llu mismatches", (unsigned long long)result);
+	CHECK(kvmuf_vm_run_pages(vm, 0, KVMUF_MODE_VERIFY, SEED, 5, 3, &result) == 0 &&
+	      result == 1, "pages 5..7: %llu mismatches", (unsigned long long)result);
+	CHECK(kvmuf_vm_run_pages(vm, 0, KVMUF_MODE_WRITE, SEED ^ 2, total - 1, 1, &result) == 0 &&
+	      result == 1 && *page_word(vm, total - 1) ==
+	      ((KVMUF_TEST_GPA + (total - 1) * KVMUF_PAGE_SIZE) ^ SEED ^ 2), "last page");
+	printf("expect a diagnostic for a range past the end:\n");
+	CHECK(kvmuf_vm_run_pages(vm, 0, KVMUF_MODE_WRITE, SEED, total, 1, &result) < 0,
+	      "a page past the end");
+}
+
 /* One corrupted page in vCPU 1's region: only vCPU 1 reports it. */
 static void test_corrupt_page(struct kvmuf_vm *vm)
 {
@@ -167,6 +209,35 @@ static void test_hook_mmio(struct kvmuf_vm *vm)
 	CHECK(kvmuf_vm_check_results(vm, KVMUF_MODE_WRITE, SEED, res) == 0,
 	      "write results via MMIO hook");
 	CHECK(set_test_slot(vm, 1) == 0, "re-add test slot: %s", strerror(errno));
+}
+
+static enum kvmuf_exit_action stop_on_mmio(struct kvmuf_vm *vm,
+					   const struct kvmuf_exit_info *info, void *opaque)
+{
+	(void)vm;
+	(void)opaque;
+	atomic_fetch_add(&hook_calls, 1);
+	return !info->run_errno && info->exit_reason == KVM_EXIT_MMIO ? KVMUF_EXIT_STOP :
+								       KVMUF_EXIT_ERROR;
+}
+
+/* A hook that stops the vCPU; the test memslot moved away and back. */
+static void test_hook_stop(struct kvmuf_vm *vm)
+{
+	uint64_t result;
+
+	CHECK(kvmuf_vm_update_test_slot(vm, KVMUF_TEST_GPA + (1ULL << 30), 0, 0) == 0,
+	      "move the test slot");
+	atomic_store(&hook_calls, 0);
+	kvmuf_vm_set_exit_hook(vm, stop_on_mmio, NULL);
+	/* The guest still touches the old GPA: nothing backs it now. */
+	CHECK(kvmuf_vm_run_pages(vm, 0, KVMUF_MODE_READ, 0, 0, 1, &result) == 1 &&
+	      atomic_load(&hook_calls) == 1, "stopped by the hook? %u calls",
+	      atomic_load(&hook_calls));
+	kvmuf_vm_set_exit_hook(vm, NULL, NULL);
+	CHECK(kvmuf_vm_update_test_slot(vm, KVMUF_TEST_GPA, 0, 0) == 0, "move it back");
+	CHECK(kvmuf_vm_run_pages(vm, 0, KVMUF_MODE_WRITE, SEED, 0, 4, &result) == 0 &&
+	      result == 4, "runs again after the move back");
 }
 
 /*
@@ -271,6 +342,9 @@ static const struct {
 	{ "wrong_prefill",	test_wrong_prefill },
 	{ "hook_mmio",		test_hook_mmio },
 	{ "hook_efault",	test_hook_efault },
+	{ "page_sums",		test_page_sums },
+	{ "run_pages",		test_run_pages },
+	{ "hook_stop",		test_hook_stop },
 };
 
 int main(void)

@@ -1,0 +1,35 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * kvmuf-faulttest CASE: in-guest tests of the module's fault path against real nested
+ * KVM guests (needs kvm_userfault loaded and root):
+ *   thp        huge pages behind guest memory never expose a missing GFN
+ *   memslot    memslot DELETE / MOVE under a parked vCPU complete
+ *   prefault   KVM_PRE_FAULT_MEMORY on a missing GFN does not park
+ * Exit status: 0 pass, 1 fail, 2 usage, 77 skip.
+ */
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "env.h"
+
+static const struct {
+	const char *name;
+	int (*run)(int argc, char **argv);
+} ft_cases[] = {
+	{ "thp", ft_case_thp },
+	{ "memslot", ft_case_memslot },
+	{ "prefault", ft_case_prefault },
+};
+
+int main(int argc, char **argv)
+{
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (argc >= 2) {
+		for (size_t i = 0; i < sizeof(ft_cases) / sizeof(ft_cases[0]); i++)
+			if (!strcmp(argv[1], ft_cases[i].name))
+				return ft_cases[i].run(argc - 1, argv + 1);
+	}
+	fprintf(stderr, "usage: kvmuf-faulttest thp|memslot|prefault\n");
+	return 2;
+}
