@@ -1,6 +1,6 @@
 #!/bin/sh
 # The benchmark: every mode (none, none-attached, uffd-missing, uffd-minor, kvmuf-park,
-# kvmuf-exit) side by side in one run, with the module loaded; the table goes to the
+# kvmuf-minor, kvmuf-exit) side by side in one run, with the module loaded; the table goes to the
 # console, the JSON and the gnuplot data to the host (scripts/bench.sh).
 . /tests/lib.sh
 module_loaded || fail "kvm_userfault is not loaded"

@@ -24,12 +24,14 @@ enum bench_mode {
 	MODE_NONE_ATTACHED,	/* kvm-userfault attached, range added, nothing missing */
 	MODE_UFFD_MISSING,	/* userfaultfd MISSING + UFFDIO_COPY */
 	MODE_UFFD_MINOR,	/* shmem: userfaultfd MINOR + UFFDIO_CONTINUE */
-	MODE_KVMUF_PARK,	/* kvm-userfault, all missing, vCPUs park */
+	MODE_KVMUF_PARK,	/* kvm-userfault, all missing, vCPUs park; the server copies */
+	MODE_KVMUF_MINOR,	/* shmem: page cache filled beforehand, vCPUs park, resolve only */
 	MODE_KVMUF_EXIT,	/* kvm-userfault, all missing, KVM_RUN exits */
 	NR_MODES
 };
 
 #define MAX_VCOUNTS	32	/* entries of -v */
+#define MAX_PIN_CPUS	64	/* entries of each -c list */
 
 struct bench_opts {
 	unsigned int modes;		/* bit per enum bench_mode requested */
@@ -42,6 +44,12 @@ struct bench_opts {
 	int one_uffd;			/* -a */
 	int read_mode;			/* -R */
 	enum kvmuf_backing backing;	/* -s anon|shmem */
+	enum kvmuf_thp thp;		/* -H */
+	int busy_poll;			/* -p: serving threads spin, never sleep */
+	int vcpu_cpus[MAX_PIN_CPUS];	/* -c: vCPU i on vcpu_cpus[i % nr_vcpu_cpus] */
+	unsigned int nr_vcpu_cpus;	/* 0: not pinned */
+	int serve_cpus[MAX_PIN_CPUS];	/* -c .../LIST: serving threads likewise */
+	unsigned int nr_serve_cpus;
 	const char *json_path;
 	const char *dat_path;
 	const char *baseline_path;
@@ -87,6 +95,22 @@ struct serve_counts {
 	uint64_t module_faults;	/* kvm-userfault: KVMUF_GET_INFO faults (-1 unknown) */
 	uint64_t module_resolved;
 	unsigned int threads;	/* serving threads that ran */
+	/* kvm-userfault: where a missing page's time goes (see struct stages) */
+	uint64_t queue_ns, serve_ns, resolve_ns, timed;	/* the server's view */
+	struct kvmuf_stats module;	/* the module's counters (valid if have_module) */
+	int have_module;
+};
+
+/* Mean per missing page, in us, of a kvm-userfault run; see report_stages_table(). */
+struct stages {
+	int valid;
+	double queue_us;	/* fault -> consumed by a server thread */
+	double serve_us;	/* consumed -> resolve ioctl started (fetch, install) */
+	double resolve_us;	/* the resolve ioctl (RESOLVE_COPY: the copy too) */
+	double wake_us;		/* resolve woke the vCPU -> it ran again (park modes) */
+	double park_us;		/* the whole park: fault -> running again (park modes) */
+	double spin_pct;	/* parks that ended while the vCPU still spun */
+	double continued_pct;	/* parks followed by the mapping in the same exit */
 };
 
 /* Everything a backend needs for one run. */
@@ -203,7 +227,9 @@ struct cell {
 	unsigned int nok;
 	double seconds, per_vcpu_rate, overall_rate, per_vcpu_rate_mean;
 	struct lat_summary lat;
+	struct stages st;		/* medians over the ok repetitions */
 	double vs_uffd;			/* overall / uffd-missing overall; 0: n/a */
+	double vs_minor;		/* overall / uffd-minor overall; 0: n/a */
 	int kst_rep;			/* the ok repetition with the median exits
 					 * (the lower one of two); -1: no KVM stats */
 };
@@ -237,6 +263,7 @@ struct bench {
 	int status;			/* exit status */
 	/* none-attached vs none, per -v entry */
 	double hook_pct[MAX_VCOUNTS];
+	double hook_noise_pct[MAX_VCOUNTS];	/* the larger spread of none / none-attached */
 	int hook_valid[MAX_VCOUNTS];
 	char kst_why[192];		/* first reason KVM stats could not be read */
 	int have_base;			/* --baseline read */
@@ -250,6 +277,8 @@ static inline struct cell *bench_cell(struct bench *b, unsigned int vi,
 }
 
 const char *mode_name(enum bench_mode m);
+const char *thp_name(enum kvmuf_thp t);
+const char *pinning_desc(const struct bench_opts *o);
 int mode_is_served(enum bench_mode m);
 int mode_needs_kvmuf(enum bench_mode m);
 int mode_needs_uffd(enum bench_mode m);
@@ -260,6 +289,17 @@ void cell_summarize(struct bench *b, struct cell *c);
 void report_table(struct bench *b, FILE *f);
 /* KVM's counters per page, a second table, with its legend. */
 void report_kstats_table(struct bench *b, FILE *f);
+/* kvm-userfault modes: where a missing page's time goes, a third table. */
+void report_stages_table(struct bench *b, FILE *f);
+/* Spread of the ok repetitions' overall rates around the median, in %: (max - min) / 2 / median. */
+double cell_noise_pct(const struct bench *b, const struct cell *c);
+/* Stage means of one run (valid if it is a kvm-userfault served mode with the counters). */
+void run_stages(const struct run_result *r, struct stages *st);
+
+/* Pin the calling thread to cpus[i % n]; n == 0: no-op. 0 or -errno. */
+int pin_thread(const int *cpus, unsigned int n, unsigned int i);
+/* shmem: fill the memfd's page cache with every source page through a second mapping. */
+int fill_page_cache(struct run_ctx *rc);
 int report_json(struct bench *b, const char *path);
 int report_dat(struct bench *b, const char *path);
 

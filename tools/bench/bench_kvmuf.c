@@ -5,14 +5,19 @@
  *   none-attached  the VM is attached to /dev/kvm-userfault and the whole test
  *                  memory added as a range, but no GFN is missing: every fault
  *                  goes through the module's hook and finds nothing to do;
- *   kvmuf-park     all GFNs missing, vCPUs park in the kernel until served;
+ *   kvmuf-park     all GFNs missing, vCPUs park in the kernel until served
+ *                  (beside uffd-missing: the server copies every page in);
+ *   kvmuf-minor    shmem: the page cache holds every page already, all GFNs
+ *                  missing, vCPUs park, the server only resolves (beside
+ *                  uffd-minor, which only maps with UFFDIO_CONTINUE);
  *   kvmuf-exit     all GFNs missing, KVM_RUN returns to the VMM, which waits
  *                  with KVMUF_WAIT and re-enters (as tools/vmm/kvmuf_uf.c does).
  *
  * Pages are served in-process by the shared page server (tools/daemon/serve.c)
  * with -r worker threads in total: KVMUF_RESOLVE_COPY from the source pages
- * for anonymous memory; for shmem, a write through a second mapping of the
- * memfd (as a daemon in another process would have), then KVMUF_RESOLVE.
+ * for anonymous memory; for shmem, pwrite() into the memfd (a new page-cache
+ * page is not zeroed first; a daemon in another process holds the memfd too),
+ * then KVMUF_RESOLVE. With -p the workers spin on their rings.
  *
  * Latency: the server's on_served callback gives, per fault, the end of the
  * resolve ioctl that served it; the ring entry's time_ns is CLOCK_MONOTONIC
@@ -207,6 +212,8 @@ int kv_setup(struct run_ctx *rc, struct kv_run **out)
 
 	for (unsigned int i = 0; i < k->nr_vcpus; i++)
 		kvmuf_vcpu_exit(k->k, i, NULL, NULL, &k->last_seq[i]);
+	if (rc->mode == MODE_KVMUF_MINOR && fill_page_cache(rc) < 0)
+		return -1;
 	if (mem->memfd >= 0) {
 		k->alias = mmap(NULL, k->size, PROT_READ | PROT_WRITE, MAP_SHARED, mem->memfd, 0);
 		if (k->alias == MAP_FAILED) {
@@ -215,7 +222,6 @@ int kv_setup(struct run_ctx *rc, struct kv_run **out)
 				 strerror(errno));
 			return -1;
 		}
-		madvise(k->alias, k->size, MADV_NOHUGEPAGE);
 	}
 	{
 		struct kvmuf_server_config sc = {
@@ -229,6 +235,12 @@ int kv_setup(struct run_ctx *rc, struct kv_run **out)
 			},
 			.snap_data = src->data,
 			.mem = k->alias,	/* NULL for anon: RESOLVE_COPY */
+			.use_mem_fd = k->alias != NULL,
+			.mem_fd = mem->memfd,
+			.data_in_place = rc->mode == MODE_KVMUF_MINOR,
+			.busy_poll = rc->o->busy_poll,
+			.cpus = rc->o->serve_cpus,
+			.nr_cpus = rc->o->nr_serve_cpus,
 			.poll_ms = SERVER_POLL_MS,
 			.fetch_delay_us = rc->o->delay_us,
 			.log_prefix = PROG ": server",
@@ -276,6 +288,11 @@ int kv_finish(struct run_ctx *rc, struct kv_run *k)
 		c->module_faults = info.faults;
 		c->module_resolved = info.resolved;
 	}
+	c->queue_ns = st.queue_ns;
+	c->serve_ns = st.serve_ns;
+	c->resolve_ns = st.resolve_ns;
+	c->timed = st.timed;
+	c->have_module = kvmuf_stats(k->k, &c->module) == 0;
 	if (atomic_load(&k->hook_failed)) {
 		snprintf(rc->err, sizeof(rc->err), "%s", k->hook_err);
 		ret = -1;

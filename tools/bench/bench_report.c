@@ -115,6 +115,82 @@ static int kst_median_rep(const struct bench *b, const struct cell *c)
 	return n ? idx[(n - 1) / 2] : -1;
 }
 
+void run_stages(const struct run_result *r, struct stages *st)
+{
+	const struct serve_counts *c = &r->counts;
+	const struct kvmuf_stats *k = &c->module;
+
+	memset(st, 0, sizeof(*st));
+	if (!c->have_module || !c->timed)
+		return;
+	st->valid = 1;
+	st->queue_us = (double)c->queue_ns / (double)c->timed / 1e3;
+	st->serve_us = (double)c->serve_ns / (double)c->timed / 1e3;
+	st->resolve_us = (double)c->resolve_ns / (double)c->timed / 1e3;
+	if (k->parks) {
+		st->wake_us = (double)k->wake_ns / (double)k->parks / 1e3;
+		st->park_us = (double)k->park_ns / (double)k->parks / 1e3;
+		st->spin_pct = 100.0 * (double)k->spin_hits / (double)k->parks;
+		st->continued_pct = 100.0 * (double)k->continued / (double)k->parks;
+	}
+}
+
+double cell_noise_pct(const struct bench *b, const struct cell *c)
+{
+	double lo = 0, hi = 0;
+	unsigned int n = 0;
+
+	for (unsigned int i = 0; i < b->o.reps; i++) {
+		const struct run_result *r = &c->reps[i];
+		double rate;
+
+		if (!r->done || !r->ok || r->seconds <= 0)
+			continue;
+		rate = (double)b->pages_per_vcpu * c->vcpus / r->seconds;
+		lo = !n || rate < lo ? rate : lo;
+		hi = !n || rate > hi ? rate : hi;
+		n++;
+	}
+	return n && c->overall_rate > 0 ? (hi - lo) / 2 / c->overall_rate * 100 : 0;
+}
+
+/* Medians over the ok repetitions of each stage. */
+static void cell_stages(struct bench *b, struct cell *c)
+{
+	unsigned int reps = b->o.reps, n = 0;
+	double v[7][reps];
+
+	memset(&c->st, 0, sizeof(c->st));
+	for (unsigned int i = 0; i < reps; i++) {
+		const struct run_result *r = &c->reps[i];
+		struct stages st;
+
+		if (!r->done || !r->ok)
+			continue;
+		run_stages(r, &st);
+		if (!st.valid)
+			continue;
+		v[0][n] = st.queue_us;
+		v[1][n] = st.serve_us;
+		v[2][n] = st.resolve_us;
+		v[3][n] = st.wake_us;
+		v[4][n] = st.park_us;
+		v[5][n] = st.spin_pct;
+		v[6][n] = st.continued_pct;
+		n++;
+	}
+	if (!n)
+		return;
+	c->st.valid = 1;
+	c->st.queue_us = median(v[0], n);
+	c->st.serve_us = median(v[1], n);
+	c->st.resolve_us = median(v[2], n);
+	c->st.wake_us = median(v[3], n);
+	c->st.park_us = median(v[4], n);
+	c->st.spin_pct = median(v[5], n);
+	c->st.continued_pct = median(v[6], n);
+}
+
 void cell_summarize(struct bench *b, struct cell *c)
 {
 	unsigned int reps = b->o.reps, n = 0, nlat = 0;
@@ -150,6 +226,7 @@ void cell_summarize(struct bench *b, struct cell *c)
 	}
 	c->nok = n;
 	c->kst_rep = kst_median_rep(b, c);
+	cell_stages(b, c);
 	if (!n)
 		return;
 	/*
@@ -181,13 +258,13 @@ static void fmt_lat(char *buf, size_t len, size_t n, double us)
 
 void report_table(struct bench *b, FILE *f)
 {
-	fprintf(f, "%-14s %5s %8s %10s %14s %14s %8s %9s %9s %9s %5s\n",
+	fprintf(f, "%-14s %5s %8s %10s %14s %14s %8s %8s %9s %9s %9s %5s\n",
 		"mode", "vCPUs", "pages", "time s", "per-vCPU pg/s", "overall pg/s",
-		"vs uffd", "p50 us", "p99 us", "max us", "ok");
+		"vs uffd", "vs minor", "p50 us", "p99 us", "max us", "ok");
 	for (unsigned int vi = 0; vi < b->o.nr_vcounts; vi++) {
 		for (int m = 0; m < NR_MODES; m++) {
 			struct cell *c = bench_cell(b, vi, m);
-			char p50[16], p99[16], mx[16], vs[16], ok[16];
+			char p50[16], p99[16], mx[16], vs[16], vsm[16], ok[16];
 			unsigned int done = 0;
 
 			if (!c->ran)
@@ -196,23 +273,27 @@ void report_table(struct bench *b, FILE *f)
 				done += c->reps[i].done;
 			snprintf(ok, sizeof(ok), "%u/%u", c->nok, done);
 			if (!c->nok) {
-				fprintf(f, "%-14s %5u %8llu %10s %14s %14s %8s %9s %9s %9s %5s  FAILED\n",
+				fprintf(f, "%-14s %5u %8llu %10s %14s %14s %8s %8s %9s %9s %9s %5s  FAILED\n",
 					mode_name(c->mode), c->vcpus,
 					(unsigned long long)(b->pages_per_vcpu * c->vcpus),
-					"-", "-", "-", "-", "-", "-", "-", ok);
+					"-", "-", "-", "-", "-", "-", "-", "-", ok);
 				continue;
 			}
 			fmt_lat(p50, sizeof(p50), c->lat.n, c->lat.p50_us);
 			fmt_lat(p99, sizeof(p99), c->lat.n, c->lat.p99_us);
 			fmt_lat(mx, sizeof(mx), c->lat.n, c->lat.max_us);
 			if (c->vs_uffd > 0)
-				snprintf(vs, sizeof(vs), "%.1fx", c->vs_uffd);
+				snprintf(vs, sizeof(vs), "%.2fx", c->vs_uffd);
 			else
 				snprintf(vs, sizeof(vs), "-");
-			fprintf(f, "%-14s %5u %8llu %10.4f %14.0f %14.0f %8s %9s %9s %9s %5s%s\n",
+			if (c->vs_minor > 0)
+				snprintf(vsm, sizeof(vsm), "%.2fx", c->vs_minor);
+			else
+				snprintf(vsm, sizeof(vsm), "-");
+			fprintf(f, "%-14s %5u %8llu %10.4f %14.0f %14.0f %8s %8s %9s %9s %9s %5s%s\n",
 				mode_name(c->mode), c->vcpus,
 				(unsigned long long)(b->pages_per_vcpu * c->vcpus),
-				c->seconds, c->per_vcpu_rate, c->overall_rate, vs, p50, p99, mx,
+				c->seconds, c->per_vcpu_rate, c->overall_rate, vs, vsm, p50, p99, mx,
 				ok, c->ok ? "" : "  FAILED");
 		}
 	}
@@ -265,6 +346,45 @@ void report_kstats_table(struct bench *b, FILE *f)
 		"and exits), the repetition with the median exits; -: not in this kernel.\n");
 	if (!any && b->kst_why[0])
 		fprintf(f, "KVM's counters could not be read: %s\n", b->kst_why);
+}
+
+void report_stages_table(struct bench *b, FILE *f)
+{
+	int any = 0;
+
+	for (unsigned int vi = 0; vi < b->o.nr_vcounts && !any; vi++)
+		for (int m = 0; m < NR_MODES; m++)
+			any |= bench_cell(b, vi, m)->st.valid;
+	if (!any)
+		return;
+	fprintf(f, "Where a missing page's time goes (kvm-userfault modes, mean per page, us):\n");
+	fprintf(f, "%-14s %5s %9s %9s %9s %9s %9s %8s %10s\n", "mode", "vCPUs", "queue",
+		"serve", "resolve", "wake", "park", "spun %", "same-exit %");
+	for (unsigned int vi = 0; vi < b->o.nr_vcounts; vi++)
+		for (int m = 0; m < NR_MODES; m++) {
+			const struct cell *c = bench_cell(b, vi, m);
+			const struct stages *st = &c->st;
+
+			if (!st->valid)
+				continue;
+			if (m == MODE_KVMUF_EXIT)
+				fprintf(f, "%-14s %5u %9.1f %9.1f %9.1f %9s %9s %8s %10s\n",
+					mode_name(m), c->vcpus, st->queue_us, st->serve_us,
+					st->resolve_us, "-", "-", "-", "-");
+			else
+				fprintf(f, "%-14s %5u %9.1f %9.1f %9.1f %9.1f %9.1f %8.1f %10.1f\n",
+					mode_name(m), c->vcpus, st->queue_us, st->serve_us,
+					st->resolve_us, st->wake_us, st->park_us, st->spin_pct,
+					st->continued_pct);
+		}
+	fprintf(f, "queue: the fault (ring entry time_ns) until a server thread consumed it (ring,\n"
+		"wakeup of the server); serve: until the resolve ioctl started (fetch, install of\n"
+		"shmem pages, batching); resolve: the ioctl (RESOLVE_COPY: copying the page in too;\n"
+		"the wake-ups); wake: from the resolve that woke a parked vCPU until it ran again;\n"
+		"park: the whole park, fault to running again (the module's KVMUF_GET_STATS); spun:\n"
+		"parks that ended while the vCPU still spun (park_spin_ns); same-exit: parks after\n"
+		"which KVM mapped the page in the same exit (else the guest faulted again). Medians\n"
+		"over the repetitions.\n");
 }
 
 /* ---- JSON ---- */
@@ -333,6 +453,17 @@ static void json_counts(FILE *f, const struct run_result *r)
 	json_u64_or_null(f, c->module_faults);
 	fputs(", \"module_resolved\": ", f);
 	json_u64_or_null(f, c->module_resolved);
+	fprintf(f, ", \"queue_ns\": %llu, \"serve_ns\": %llu, \"resolve_ns\": %llu, \"timed\": %llu",
+		(unsigned long long)c->queue_ns, (unsigned long long)c->serve_ns,
+		(unsigned long long)c->resolve_ns, (unsigned long long)c->timed);
+	if (c->have_module)
+		fprintf(f, ", \"module\": {\"parks\": %llu, \"park_ns\": %llu, \"wake_ns\": %llu, "
+			"\"spin_hits\": %llu, \"continued\": %llu, \"clamped\": %llu, \"exits\": %llu}",
+			(unsigned long long)c->module.parks, (unsigned long long)c->module.park_ns,
+			(unsigned long long)c->module.wake_ns,
+			(unsigned long long)c->module.spin_hits,
+			(unsigned long long)c->module.continued,
+			(unsigned long long)c->module.clamped, (unsigned long long)c->module.exits);
 	fputc('}', f);
 }
 
@@ -428,6 +559,18 @@ static void json_cell(FILE *f, struct bench *b, const struct cell *c)
 	json_num(f, "%.1f", c->per_vcpu_rate_mean, valid);
 	fputs(", \"vs_uffd_missing\": ", f);
 	json_num(f, "%.3f", c->vs_uffd, c->vs_uffd > 0);
+	fputs(", \"vs_uffd_minor\": ", f);
+	json_num(f, "%.3f", c->vs_minor, c->vs_minor > 0);
+	fputs(", \"noise_pct\": ", f);
+	json_num(f, "%.2f", cell_noise_pct(b, c), valid);
+	fputs(", \"stages_us\": ", f);
+	if (!c->st.valid)
+		fputs("null", f);
+	else
+		fprintf(f, "{\"queue\": %.3f, \"serve\": %.3f, \"resolve\": %.3f, \"wake\": %.3f, "
+			"\"park\": %.3f, \"spun_pct\": %.2f, \"same_exit_pct\": %.2f}",
+			c->st.queue_us, c->st.serve_us, c->st.resolve_us, c->st.wake_us,
+			c->st.park_us, c->st.spin_pct, c->st.continued_pct);
 	fputs(", \"latency_us\": ", f);
 	json_lat(f, &c->lat);
 	fputs(", \"kvm_stats\": ", f);
@@ -470,17 +613,20 @@ int report_json(struct bench *b, const char *path)
 	fprintf(f, "], \"bytes_per_vcpu\": %llu, \"pages_per_vcpu\": %llu, \"page_size\": 4096, "
 		"\"backing\": \"%s\", \"access\": \"%s\", \"reps\": %u, \"uffd_per_vcpu\": %s, "
 		"\"readers\": %u, \"readers_meaning\": \"per uffd (uffd modes), in total (kvmuf modes)\", "
-		"\"delay_us\": %u, \"thp\": \"off\", \"seed\": \"0x%llx\", ",
+		"\"delay_us\": %u, \"thp\": \"%s\", \"busy_poll\": %s, \"seed\": \"0x%llx\", ",
 		(unsigned long long)o->bytes_per_vcpu, (unsigned long long)b->pages_per_vcpu,
 		o->backing == KVMUF_MEM_MEMFD ? "shmem" : "anon",
 		o->read_mode ? "read" : "write", o->reps, o->one_uffd ? "false" : "true",
-		o->readers, o->delay_us, (unsigned long long)o->seed);
+		o->readers, o->delay_us, thp_name(o->thp), o->busy_poll ? "true" : "false",
+		(unsigned long long)o->seed);
 	fputs("\"kernel\": ", f);
 	json_str(f, b->host.kernel);
 	fputs(", \"cpu_model\": ", f);
 	json_str(f, b->host.cpu_model);
-	fprintf(f, ", \"host_cpus\": %ld, \"hypervisor\": %s, \"pinning\": \"none\"},\n",
+	fprintf(f, ", \"host_cpus\": %ld, \"hypervisor\": %s, \"pinning\": ",
 		b->host.host_cpus, b->host.hypervisor ? "true" : "false");
+	json_str(f, pinning_desc(o));
+	fputs("},\n", f);
 
 	fputs("\"availability\": {\"kvm_userfault\": {\"available\": ", f);
 	fputs(b->kv.usable ? "true" : "false", f);
@@ -558,8 +704,9 @@ int report_json(struct bench *b, const char *path)
 	first = 1;
 	for (unsigned int vi = 0; vi < o->nr_vcounts; vi++)
 		if (b->hook_valid[vi]) {
-			fprintf(f, "%s{\"vcpus\": %u, \"pct\": %.2f}", first ? "" : ", ",
-				o->vcpus[vi], b->hook_pct[vi]);
+			fprintf(f, "%s{\"vcpus\": %u, \"pct\": %.2f, \"noise_pct\": %.2f}",
+				first ? "" : ", ", o->vcpus[vi], b->hook_pct[vi],
+				b->hook_noise_pct[vi]);
 			first = 0;
 		}
 	fputs("],\n\"baseline\": ", f);

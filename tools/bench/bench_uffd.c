@@ -5,13 +5,16 @@
  * lib/userfaultfd_util.c):
  *
  *   one uffd per vCPU region (or one for all memory with -a), each served by
- *   -r reader threads that poll() the uffd, read() one message and answer it:
+ *   -r reader threads that epoll_wait() on the uffd (EPOLLEXCLUSIVE: one reader
+ *   is woken per message, as the selftest's readers), read() one message and
+ *   answer it:
  *     uffd-missing: UFFDIO_COPY of the page's source into the faulting page
  *                   (anonymous or shmem memory registered MISSING);
  *     uffd-minor:   UFFDIO_CONTINUE (shmem only: the memfd's page cache was
  *                   filled beforehand through a second mapping, the guest's
  *                   mapping is registered MINOR);
- *   with -d, usleep() in the handler before answering.
+ *   with -d, usleep() in the handler before answering; with -p, each reader
+ *   read()s its non-blocking uffd in a loop instead of sleeping in epoll.
  *
  * Latency: from the return of read() to the return of the ioctl.  uffd
  * messages carry no timestamp, so the time between the fault and the
@@ -23,7 +26,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/userfaultfd.h>
-#include <poll.h>
+#include <sys/epoll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,6 +42,7 @@
 
 struct reader {
 	struct uffd_run *u;
+	unsigned int index;		/* for pinning */
 	int uffd;
 	pthread_t thread;
 	int started;
@@ -59,7 +63,16 @@ struct uffd_run {
 	atomic_ullong served, faults, eexist, oor, errors, dup;
 	atomic_int first_errno;
 	atomic_int fatal;		/* a reader stopped on an error */
+	atomic_int stop;		/* busy-polling readers: quit */
 };
+
+/* A spin-wait hint to the CPU (x86 PAUSE), nothing elsewhere. */
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#endif
+}
 
 static uint64_t now_ns(void)
 {
@@ -213,34 +226,95 @@ static void handle(struct uffd_run *u, int uffd, uint64_t addr, uint64_t t0)
 	note_error(u, errno);
 }
 
+/*
+ * The selftest's reader: its own epoll instance, the uffd added EPOLLEXCLUSIVE (so a
+ * message wakes one reader, not all), the stop eventfd added plainly (so it wakes all).
+ */
+static int reader_epoll(struct reader *r)
+{
+	struct epoll_event uffd_ev = { .events = EPOLLIN | EPOLLEXCLUSIVE, .data.u32 = 0 };
+	struct epoll_event stop_ev = { .events = EPOLLIN, .data.u32 = 1 };
+	int ep = epoll_create1(EPOLL_CLOEXEC);
+
+	if (ep < 0)
+		return -1;
+	if (epoll_ctl(ep, EPOLL_CTL_ADD, r->uffd, &uffd_ev) < 0 ||
+	    epoll_ctl(ep, EPOLL_CTL_ADD, r->u->stop_fd, &stop_ev) < 0) {
+		close(ep);
+		return -1;
+	}
+	return ep;
+}
+
+/* -p: read() the (non-blocking) uffd in a loop, never sleep; stop when told. */
+static void reader_spin(struct reader *r)
+{
+	struct uffd_run *u = r->u;
+
+	while (!atomic_load_explicit(&u->stop, memory_order_relaxed)) {
+		struct uffd_msg msg;
+		ssize_t n = read(r->uffd, &msg, sizeof(msg));
+		uint64_t t0;
+
+		if (n < 0) {
+			if (errno == EAGAIN || errno == EINTR) {
+				cpu_relax();
+				continue;
+			}
+			note_error(u, errno);
+			return;
+		}
+		t0 = now_ns();
+		if (n != sizeof(msg) || msg.event != UFFD_EVENT_PAGEFAULT) {
+			note_error(u, EPROTO);
+			continue;
+		}
+		atomic_fetch_add(&u->faults, 1);
+		handle(u, r->uffd, msg.arg.pagefault.address, t0);
+	}
+}
+
 static void *reader_main(void *arg)
 {
 	struct reader *r = arg;
 	struct uffd_run *u = r->u;
+	const struct bench_opts *o = u->rc->o;
+	int ep;
 
+	if (pin_thread(o->serve_cpus, o->nr_serve_cpus, r->index) < 0)
+		note_error(u, EINVAL);
+	if (o->busy_poll) {
+		reader_spin(r);
+		atomic_store(&u->fatal, 1);
+		return NULL;
+	}
+	ep = reader_epoll(r);
+	if (ep < 0) {
+		note_error(u, errno);
+		atomic_store(&u->fatal, 1);
+		return NULL;
+	}
 	for (;;) {
-		struct pollfd p[2] = {
-			{ .fd = r->uffd, .events = POLLIN },
-			{ .fd = u->stop_fd, .events = POLLIN },
-		};
+		struct epoll_event ev;
 		struct uffd_msg msg;
 		uint64_t t0;
 		ssize_t n;
+		int got = epoll_wait(ep, &ev, 1, -1);
 
-		if (poll(p, 2, -1) < 0) {
+		if (got < 0) {
 			if (errno == EINTR)
 				continue;
 			note_error(u, errno);
 			break;
 		}
-		if (p[1].revents)
+		if (got == 0)
+			continue;
+		if (ev.data.u32 == 1)
 			break;
-		if (p[0].revents & (POLLERR | POLLHUP)) {
+		if (ev.events & (EPOLLERR | EPOLLHUP)) {
 			note_error(u, EIO);
 			break;
 		}
-		if (!(p[0].revents & POLLIN))
-			continue;
 		n = read(r->uffd, &msg, sizeof(msg));
 		if (n < 0) {
 			/* With several readers, another one took the message. */
@@ -257,26 +331,9 @@ static void *reader_main(void *arg)
 		atomic_fetch_add(&u->faults, 1);
 		handle(u, r->uffd, msg.arg.pagefault.address, t0);
 	}
+	close(ep);
 	atomic_store(&u->fatal, 1);
 	return NULL;
-}
-
-/* MINOR mode: fill the memfd's page cache through a second mapping. */
-static int fill_page_cache(struct uffd_run *u)
-{
-	const struct kvmuf_test_mem *mem = kvmuf_vm_test_mem(u->rc->vm);
-	void *alias;
-
-	alias = mmap(NULL, mem->size, PROT_READ | PROT_WRITE, MAP_SHARED, mem->memfd, 0);
-	if (alias == MAP_FAILED) {
-		snprintf(u->rc->err, sizeof(u->rc->err), "mmap of the memfd alias: %s",
-			 strerror(errno));
-		return -1;
-	}
-	madvise(alias, mem->size, MADV_NOHUGEPAGE);
-	memcpy(alias, u->rc->src->data, mem->size);
-	munmap(alias, mem->size);
-	return 0;
 }
 
 static int register_range(struct uffd_run *u, int uffd, uint64_t start, uint64_t len)
@@ -340,11 +397,8 @@ int uffd_setup(struct run_ctx *rc, struct uffd_run **out)
 	for (int i = 0; i < u->nr_uffds; i++)
 		u->uffds[i] = -1;
 
-	if (u->minor && (mem->memfd < 0 || fill_page_cache(u) < 0)) {
-		if (mem->memfd < 0)
-			snprintf(rc->err, sizeof(rc->err), "uffd-minor needs shmem memory");
+	if (u->minor && fill_page_cache(rc) < 0)
 		return -1;
-	}
 	for (int i = 0; i < u->nr_uffds; i++) {
 		uint64_t start = (uint64_t)(uintptr_t)u->hva, len = u->size;
 
@@ -376,6 +430,7 @@ int uffd_setup(struct run_ctx *rc, struct uffd_run **out)
 		int err;
 
 		r->u = u;
+		r->index = i;
 		r->uffd = u->uffds[i / rc->o->readers];
 		err = pthread_create(&r->thread, NULL, reader_main, r);
 		if (err) {
@@ -391,6 +446,7 @@ static void stop_readers(struct uffd_run *u)
 {
 	uint64_t one = 1;
 
+	atomic_store(&u->stop, 1);
 	if (u->stop_fd >= 0 && write(u->stop_fd, &one, sizeof(one)) < 0)
 		perror(PROG ": eventfd write");
 	for (unsigned int i = 0; i < u->nr_readers; i++)

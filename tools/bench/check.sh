@@ -85,15 +85,18 @@ check_common() {
 	grep -q '^  pages served:  OK' "$tmp/$name.out" || fail "$name: served check not OK"
 	grep -q '^  verification:  OK' "$tmp/$name.out" || fail "$name: verification not OK"
 	if [ $kvmuf -eq 0 ]; then
-		grep -q '^NOTE: kvm-userfault unavailable (.*): skipping none-attached, kvmuf-park, kvmuf-exit; running only the modes that do not need it: ' \
+		grep -q '^NOTE: kvm-userfault unavailable (.*): skipping none-attached, kvmuf-park, kvmuf-minor, kvmuf-exit; running only the modes that do not need it: ' \
 			"$tmp/$name.out" || fail "$name: no NOTE about the skipped kvm-userfault modes"
 		grep -q '"kvm_userfault": {"available": false, "reason": "' "$tmp/$name.json" ||
 			fail "$name: the JSON does not say kvm-userfault is unavailable"
 		grep -q '"mode": "kvmuf-park", "reason": ' "$tmp/$name.json" ||
 			fail "$name: the JSON does not list kvmuf-park as skipped"
 	else
-		grep -q '^hook overhead: -*[0-9.]*% (none-attached vs none, module loaded) at 1 vCPU$' \
+		grep -Eq '^hook overhead: [-+][0-9.]+% \(none-attached vs none, module loaded\) at 1 vCPU; noise \+-[0-9.]+% ' \
 			"$tmp/$name.out" || fail "$name: no hook overhead line"
+		grep -q "^Where a missing page's time goes" "$tmp/$name.out" &&
+			grep -Eq '^kvmuf-park +1 +[0-9.]+ +[0-9.]+ +[0-9.]+ +[0-9.]+ +[0-9.]+ +[0-9.]+ +[0-9.]+$' "$tmp/$name.out" ||
+			fail "$name: no per-stage breakdown of kvmuf-park"
 	fi
 	[ $failed -eq 0 ] && ok "$name: exit 0, table, checks OK"
 }
@@ -106,7 +109,7 @@ check_json "$tmp/anon.json" $modes
 grep -q '^NOTE: skipping uffd-minor: needs shmem memory' "$tmp/anon.out" ||
 	fail "anon: no note that uffd-minor needs shmem"
 head -n 1 "$tmp/anon.dat" | grep -q '^# ' || fail "anon.dat: no '#' header"
-sed -n 2p "$tmp/anon.dat" | grep -q '^# vcpus	none	none-attached	uffd-missing	uffd-minor	kvmuf-park	kvmuf-exit$' ||
+sed -n 2p "$tmp/anon.dat" | grep -q '^# vcpus	none	none-attached	uffd-missing	uffd-minor	kvmuf-park	kvmuf-minor	kvmuf-exit$' ||
 	fail "anon.dat: column header"
 [ "$(grep -cv '^#' "$tmp/anon.dat")" -eq 2 ] || fail "anon.dat: expected 2 data rows"
 grep -Eq '^1	[0-9.]+	' "$tmp/anon.dat" || fail "anon.dat: no row for 1 vCPU"
@@ -114,8 +117,18 @@ grep -Eq '^1	[0-9.]+	' "$tmp/anon.dat" || fail "anon.dat: no row for 1 vCPU"
 run shmem -v 1,2 -b 256K -n 1 -s shmem -R -a -r 2 --json "$tmp/shmem.json"
 check_common shmem
 modes="none uffd-missing uffd-minor"
-[ $kvmuf -eq 1 ] && modes="$modes none-attached kvmuf-park kvmuf-exit"
+[ $kvmuf -eq 1 ] && modes="$modes none-attached kvmuf-park kvmuf-minor kvmuf-exit"
 check_json "$tmp/shmem.json" $modes
+
+# Busy-polling serving threads, pinned: still every page served and verified.
+run busy -v 1,2 -b 256K -n 1 -s shmem -p -c 0/1 --json "$tmp/busy.json"
+check_common busy
+grep -q 'pinning: vCPUs on 0; serving threads on 1$' "$tmp/busy.out" ||
+	fail "busy: the header does not show the pinning"
+grep -q 'serving threads busy-poll$' "$tmp/busy.out" || fail "busy: the header does not say busy-poll"
+run badpin -m none -v 1 -b 64K -n 1 -c 0,x
+[ $rc -eq 2 ] && grep -q -- '-c: need CPU numbers' "$tmp/badpin.err" ||
+	fail "-c 0,x: exit $rc, expected 2 with a message"
 
 # --baseline: a JSON of -m none, read back.
 run base -m none -v 1,2 -b 256K -n 1 --json "$tmp/base.json"

@@ -4,8 +4,8 @@
  * of the KVM selftest demand_paging_test, in one binary and one run.
  *
  * Workload (tools/vmm/kvmuf_vm.h): N vCPUs in 64-bit mode, each touching the
- * first bytes of every 4 KiB page of its own region of -b bytes once, THP
- * off; write mode (the guest stores gpa ^ seed at offset 0) or, with -R,
+ * first bytes of every 4 KiB page of its own region of -b bytes once, guest
+ * memory mapped as QEMU maps it (2 MiB aligned, MADV_HUGEPAGE; -H); write mode (the guest stores gpa ^ seed at offset 0) or, with -R,
  * reads (verify mode where the pages are served: the guest checks gpa ^ seed;
  * read mode on fresh memory).  The clock starts before the vCPU threads are
  * released and stops when all have finished; per-vCPU times are kept.  Every
@@ -13,7 +13,10 @@
  * page.
  *
  * Modes: none, none-attached (bench_kvmuf.c), uffd-missing, uffd-minor
- * (bench_uffd.c), kvmuf-park, kvmuf-exit (bench_kvmuf.c).  The source of the
+ * (bench_uffd.c), kvmuf-park, kvmuf-minor, kvmuf-exit (bench_kvmuf.c): like is
+ * compared with like, kvmuf-park (the server copies every page in) beside
+ * uffd-missing (UFFDIO_COPY), kvmuf-minor (the page cache holds the data, the
+ * server only resolves) beside uffd-minor (UFFDIO_CONTINUE only maps).  The source of the
  * served pages is the snapshot pattern of tools/daemon/snapshot.h (its first
  * word is gpa ^ seed, the rest distinct per page), held in memory.
  *
@@ -30,6 +33,8 @@
 #include "bench.h"
 
 #include <ctype.h>
+#include <math.h>
+#include <sched.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -61,6 +66,7 @@ static const char *const mode_names[NR_MODES] = {
 	[MODE_UFFD_MISSING]	= "uffd-missing",
 	[MODE_UFFD_MINOR]	= "uffd-minor",
 	[MODE_KVMUF_PARK]	= "kvmuf-park",
+	[MODE_KVMUF_MINOR]	= "kvmuf-minor",
 	[MODE_KVMUF_EXIT]	= "kvmuf-exit",
 };
 
@@ -72,12 +78,13 @@ const char *mode_name(enum bench_mode m)
 int mode_is_served(enum bench_mode m)
 {
 	return m == MODE_UFFD_MISSING || m == MODE_UFFD_MINOR ||
-	       m == MODE_KVMUF_PARK || m == MODE_KVMUF_EXIT;
+	       m == MODE_KVMUF_PARK || m == MODE_KVMUF_MINOR || m == MODE_KVMUF_EXIT;
 }
 
 int mode_needs_kvmuf(enum bench_mode m)
 {
-	return m == MODE_NONE_ATTACHED || m == MODE_KVMUF_PARK || m == MODE_KVMUF_EXIT;
+	return m == MODE_NONE_ATTACHED || m == MODE_KVMUF_PARK || m == MODE_KVMUF_MINOR ||
+	       m == MODE_KVMUF_EXIT;
 }
 
 int mode_needs_uffd(enum bench_mode m)
@@ -90,12 +97,12 @@ int mode_needs_uffd(enum bench_mode m)
 static void usage(FILE *f)
 {
 	fprintf(f,
-"usage: " PROG " [-m MODES] [-v LIST] [-b BYTES] [-n REPS] [-s anon|shmem] [-R] [-a]\n"
-"                   [-r READERS] [-d USEC] [--json FILE] [--dat FILE] [--baseline FILE]\n"
-"                   [-t SEC] [-q]\n"
+"usage: " PROG " [-m MODES] [-v LIST] [-b BYTES] [-n REPS] [-s anon|shmem] [-H THP] [-R] [-a]\n"
+"                   [-r READERS] [-d USEC] [-p] [-c CPUS[/CPUS]] [--json FILE] [--dat FILE]\n"
+"                   [--baseline FILE] [-t SEC] [-q]\n"
 "KVM demand paging: kvm-userfault side by side with userfaultfd, with the method of the\n"
 "KVM selftest demand_paging_test. N vCPUs each touch every 4 KiB page of their own region\n"
-"once; a fresh VM for every (mode, vCPU count, repetition); THP off.\n"
+"once; a fresh VM for every (mode, vCPU count, repetition).\n"
 "  -m MODES    comma-separated list (default: all):\n"
 "                none           no demand paging: fresh memory (the cost of a first touch)\n"
 "                none-attached  kvm-userfault attached, memory registered, nothing missing\n"
@@ -103,18 +110,28 @@ static void usage(FILE *f)
 "                uffd-missing   userfaultfd MISSING, readers answer with UFFDIO_COPY\n"
 "                uffd-minor     shmem: page cache filled beforehand, MINOR, UFFDIO_CONTINUE\n"
 "                kvmuf-park     kvm-userfault, every page missing, vCPUs park in the kernel,\n"
-"                               in-process server threads (tools/daemon/serve.c)\n"
+"                               in-process server threads (tools/daemon/serve.c) copy the\n"
+"                               pages in (beside uffd-missing)\n"
+"                kvmuf-minor    shmem: page cache filled beforehand, every page missing,\n"
+"                               vCPUs park, the server only resolves (beside uffd-minor)\n"
 "                kvmuf-exit     the same, KVM_RUN exits and the VMM waits (KVMUF_WAIT)\n"
 "  -v LIST     vCPU counts, comma-separated, e.g. 1,2,4,8,16 (default 1)\n"
 "  -b BYTES    memory per vCPU, suffix K, M or G, multiple of 4K (default 64M)\n"
 "  -n REPS     repetitions; the median is reported, all are kept in the JSON (default %d)\n"
 "  -s MEM      anon (private anonymous, default) or shmem (memfd, shared)\n"
+"  -H THP      guest memory huge pages: madvise (MADV_HUGEPAGE on a 2 MiB aligned\n"
+"              mapping, as QEMU; default), system (no madvise), never (MADV_NOHUGEPAGE)\n"
 "  -R          read instead of write (served pages: the guest checks gpa ^ seed)\n"
 "  -a          one userfaultfd for all the memory (default: one per vCPU)\n"
 "  -r READERS  reader threads per userfaultfd (uffd modes, as the selftest), server threads\n"
 "              in total (kvmuf modes) (default 1)\n"
 "  -d USEC     artificial fetch delay per page: usleep in the uffd handler before the\n"
 "              copy, the kvm-userfault server's fetch_delay_us (default 0)\n"
+"  -p          busy-poll: uffd readers spin on read(), kvm-userfault server threads on\n"
+"              their rings; none sleeps (a CPU each)\n"
+"  -c CPUS[/CPUS]  pin vCPU i to the i-th CPU of the first list (round robin), and the\n"
+"              serving threads (uffd readers, kvm-userfault workers) likewise to the\n"
+"              second, e.g. -c 0/1 or -c 0,1,2,3/4 (default: no pinning)\n"
 "  --json FILE      configuration, every figure and every repetition\n"
 "  --dat FILE       gnuplot table: one row per vCPU count, one column per mode (overall\n"
 "                   pages/s, NaN where skipped or failed), '#' header lines\n"
@@ -157,7 +174,7 @@ static void parse_modes(const char *arg, unsigned int *mask)
 			if (!strcmp(tok, mode_names[m]))
 				break;
 		if (m == NR_MODES)
-			bad_usage("-m: unknown mode '%s' (none, none-attached, uffd-missing, uffd-minor, kvmuf-park, kvmuf-exit, all)",
+			bad_usage("-m: unknown mode '%s' (none, none-attached, uffd-missing, uffd-minor, kvmuf-park, kvmuf-minor, kvmuf-exit, all)",
 				  tok);
 		*mask |= 1u << m;
 	}
@@ -191,6 +208,36 @@ static void parse_vcpus(const char *arg, struct bench_opts *o)
 	}
 }
 
+/* "0,1,2": CPU numbers into cpus[], at most MAX_PIN_CPUS; what is left after the list. */
+static const char *parse_cpu_list(const char *p, int *cpus, unsigned int *n)
+{
+	*n = 0;
+	for (;;) {
+		uint64_t v;
+		char *end;
+
+		if (cli_parse_u64(p, 10, &v, &end) < 0 || v >= CPU_SETSIZE ||
+		    (*end && *end != ',' && *end != '/'))
+			bad_usage("-c: need CPU numbers, e.g. -c 0,1/2");
+		if (*n == MAX_PIN_CPUS)
+			bad_usage("-c: at most %d CPUs per list", MAX_PIN_CPUS);
+		cpus[(*n)++] = (int)v;
+		if (*end != ',')
+			return end;
+		p = end + 1;
+	}
+}
+
+static void parse_pinning(const char *arg, struct bench_opts *o)
+{
+	const char *rest = parse_cpu_list(arg, o->vcpu_cpus, &o->nr_vcpu_cpus);
+
+	if (*rest == '/')
+		rest = parse_cpu_list(rest + 1, o->serve_cpus, &o->nr_serve_cpus);
+	if (*rest)
+		bad_usage("-c: unexpected '%s'", rest);
+}
+
 static void parse_args(int argc, char **argv, struct bench_opts *o)
 {
 	enum { OPT_JSON = 256, OPT_DAT, OPT_BASELINE };
@@ -215,7 +262,7 @@ static void parse_args(int argc, char **argv, struct bench_opts *o)
 		.timeout_s = DEFAULT_TIMEOUT,
 		.seed = DEFAULT_SEED,
 	};
-	while ((c = getopt_long(argc, argv, "m:v:b:n:s:Rar:d:t:qh", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "m:v:b:n:s:H:Rar:d:pc:t:qh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'm': parse_modes(optarg, &o->modes); break;
 		case 'v': parse_vcpus(optarg, o); break;
@@ -237,6 +284,18 @@ static void parse_args(int argc, char **argv, struct bench_opts *o)
 			else
 				bad_usage("-s: need anon or shmem");
 			break;
+		case 'H':
+			if (!strcmp(optarg, "madvise"))
+				o->thp = KVMUF_THP_MADVISE;
+			else if (!strcmp(optarg, "system"))
+				o->thp = KVMUF_THP_SYSTEM;
+			else if (!strcmp(optarg, "never"))
+				o->thp = KVMUF_THP_NEVER;
+			else
+				bad_usage("-H: need madvise, system or never");
+			break;
+		case 'p': o->busy_poll = 1; break;
+		case 'c': parse_pinning(optarg, o); break;
 		case 'R': o->read_mode = 1; break;
 		case 'a': o->one_uffd = 1; break;
 		case 'r':
@@ -422,6 +481,9 @@ static void do_run(struct bench *b, struct cell *c, unsigned int rep,
 		.nr_vcpus = c->vcpus,
 		.bytes_per_vcpu = o->bytes_per_vcpu,
 		.backing = o->backing,
+		.thp = o->thp,
+		.vcpu_cpus = o->vcpu_cpus,
+		.nr_vcpu_cpus = o->nr_vcpu_cpus,
 	};
 	struct run_ctx rc = { .o = o, .mode = c->mode, .src = src };
 	int served = mode_is_served(c->mode);
@@ -611,9 +673,13 @@ static void print_overheads(struct bench *b)
 			continue;
 		/* Extra time per page: rate ratio, not rate difference. */
 		b->hook_pct[vi] = (none->overall_rate / att->overall_rate - 1) * 100;
+		b->hook_noise_pct[vi] = cell_noise_pct(b, none) > cell_noise_pct(b, att) ?
+					cell_noise_pct(b, none) : cell_noise_pct(b, att);
 		b->hook_valid[vi] = 1;
-		printf("hook overhead: %.1f%% (none-attached vs none, module loaded) at %u %s\n",
-		       b->hook_pct[vi], o->vcpus[vi], plural(o->vcpus[vi], "vCPU", "vCPUs"));
+		printf("hook overhead: %+.1f%% (none-attached vs none, module loaded) at %u %s; noise +-%.1f%% (the larger half-spread of the %u repetitions of either)%s\n",
+		       b->hook_pct[vi], o->vcpus[vi], plural(o->vcpus[vi], "vCPU", "vCPUs"),
+		       b->hook_noise_pct[vi], o->reps,
+		       fabs(b->hook_pct[vi]) <= b->hook_noise_pct[vi] ? ": within the noise" : "");
 		any = 1;
 	}
 	if (!any && (o->modes & (1u << MODE_NONE)) && (o->modes & (1u << MODE_NONE_ATTACHED)))
@@ -744,11 +810,39 @@ static void decide_modes(struct bench *b)
 			b->skip_why[m] = b->kv.why;
 		else if (mode_needs_uffd(m) && !b->uffd.usable)
 			b->skip_why[m] = b->uffd.why;
-		else if (m == MODE_UFFD_MINOR && o->backing != KVMUF_MEM_MEMFD)
-			b->skip_why[m] = "needs shmem memory (-s shmem): MINOR faults are for page-cache backed memory";
+		else if ((m == MODE_UFFD_MINOR || m == MODE_KVMUF_MINOR) &&
+			 o->backing != KVMUF_MEM_MEMFD)
+			b->skip_why[m] = "needs shmem memory (-s shmem): its data sits in the page cache beforehand";
 		else if (m == MODE_UFFD_MINOR && !b->uffd.minor_shmem)
 			b->skip_why[m] = b->uffd.why;
 	}
+}
+
+const char *thp_name(enum kvmuf_thp t)
+{
+	return t == KVMUF_THP_SYSTEM ? "as the system's setting" :
+	       t == KVMUF_THP_NEVER ? "off (MADV_NOHUGEPAGE)" : "MADV_HUGEPAGE";
+}
+
+/* "none", or "vCPUs on 0,1; serving threads on 2". */
+const char *pinning_desc(const struct bench_opts *o)
+{
+	static char buf[2 * MAX_PIN_CPUS * 5 + 64];
+	size_t n = 0;
+
+	if (!o->nr_vcpu_cpus && !o->nr_serve_cpus)
+		return "none";
+	n += (size_t)snprintf(buf + n, sizeof(buf) - n, "vCPUs on ");
+	for (unsigned int i = 0; i < o->nr_vcpu_cpus; i++)
+		n += (size_t)snprintf(buf + n, sizeof(buf) - n, "%s%d", i ? "," : "",
+				      o->vcpu_cpus[i]);
+	if (o->nr_serve_cpus) {
+		n += (size_t)snprintf(buf + n, sizeof(buf) - n, "; serving threads on ");
+		for (unsigned int i = 0; i < o->nr_serve_cpus; i++)
+			n += (size_t)snprintf(buf + n, sizeof(buf) - n, "%s%d", i ? "," : "",
+					      o->serve_cpus[i]);
+	}
+	return buf;
 }
 
 static void print_header(struct bench *b)
@@ -760,17 +854,20 @@ static void print_header(struct bench *b)
 	printf("config: vCPUs ");
 	for (unsigned int i = 0; i < o->nr_vcounts; i++)
 		printf("%s%u", i ? "," : "", o->vcpus[i]);
-	printf(", %llu bytes (%llu pages) per vCPU, %s memory, %s, THP off, %u %s (median shown)\n",
+	printf(", %llu bytes (%llu pages) per vCPU, %s memory, %s, THP %s, %u %s (median shown)\n",
 	       (unsigned long long)o->bytes_per_vcpu, (unsigned long long)b->pages_per_vcpu,
 	       o->backing == KVMUF_MEM_MEMFD ? "shmem" : "anon",
-	       o->read_mode ? "read" : "write", o->reps, plural(o->reps, "repetition", "repetitions"));
-	printf("        uffd: %s, %u %s%s; kvmuf: %u server %s in total; fetch delay %u us\n",
+	       o->read_mode ? "read" : "write", thp_name(o->thp), o->reps,
+	       plural(o->reps, "repetition", "repetitions"));
+	printf("        uffd: %s, %u %s%s; kvmuf: %u server %s in total; fetch delay %u us; %s\n",
 	       o->one_uffd ? "one for all memory" : "one per vCPU", o->readers,
 	       plural(o->readers, "reader", "readers"), o->one_uffd ? "" : " each", o->readers,
-	       plural(o->readers, "thread", "threads"), o->delay_us);
-	printf("host:   kernel %s, %s, %ld CPUs, %s, pinning: none\n", b->host.kernel,
+	       plural(o->readers, "thread", "threads"), o->delay_us,
+	       o->busy_poll ? "serving threads busy-poll" : "serving threads sleep when idle");
+	printf("host:   kernel %s, %s, %ld CPUs, %s, pinning: %s\n", b->host.kernel,
 	       b->host.cpu_model, b->host.host_cpus,
-	       b->host.hypervisor ? "under a hypervisor" : "no hypervisor flag");
+	       b->host.hypervisor ? "under a hypervisor" : "no hypervisor flag",
+	       pinning_desc(o));
 
 	printf("avail:  kvm-userfault: %s; userfaultfd: %s%s%s\n",
 	       b->kv.usable ? "yes" : b->kv.why,
@@ -902,6 +999,7 @@ int main(int argc, char **argv)
 
 	for (unsigned int vi = 0; vi < o->nr_vcounts; vi++) {
 		struct cell *uffd = bench_cell(&b, vi, MODE_UFFD_MISSING);
+		struct cell *minor = bench_cell(&b, vi, MODE_UFFD_MINOR);
 
 		for (int m = 0; m < NR_MODES; m++)
 			cell_summarize(&b, bench_cell(&b, vi, m));
@@ -909,6 +1007,7 @@ int main(int argc, char **argv)
 			struct cell *c = bench_cell(&b, vi, m);
 
 			c->vs_uffd = c->nok && uffd->nok ? c->overall_rate / uffd->overall_rate : 0;
+			c->vs_minor = c->nok && minor->nok ? c->overall_rate / minor->overall_rate : 0;
 		}
 	}
 	compute_checks(&b);
@@ -923,6 +1022,8 @@ int main(int argc, char **argv)
 	       "fault timestamp: the reader's wakeup is not included). p50/p99 median over the\n"
 	       "repetitions, max over all.\n\n");
 	report_kstats_table(&b, stdout);
+	printf("\n");
+	report_stages_table(&b, stdout);
 	printf("\n");
 	print_overheads(&b);
 	print_checks(&b, nruns, nok);

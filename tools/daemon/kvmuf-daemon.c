@@ -50,6 +50,7 @@ struct options {
 	int poll_ms;
 	unsigned int fetch_delay_us;
 	unsigned int accept_timeout_s;	/* 0: forever */
+	int busy_poll;
 	int quiet;
 };
 
@@ -58,13 +59,15 @@ static struct options opt;
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: " PROG " -l SOCKET -f SNAPSHOT [-t THREADS] [-p POLL_MS] [-d USEC] [-w SECONDS] [-q]\n"
+		"usage: " PROG " -l SOCKET -f SNAPSHOT [-t THREADS] [-p POLL_MS | -B] [-d USEC] [-w SECONDS] [-q]\n"
 		"  -l SOCKET    unix socket to listen on (SOCK_SEQPACKET); one VMM connects and\n"
 		"               hands over its attached /dev/kvm-userfault fd (and guest memfd)\n"
 		"  -f SNAPSHOT  snapshot image to serve pages from (made by kvmuf-mksnap)\n"
 		"  -t THREADS   worker threads; worker w drains rings r with r %% THREADS == w\n"
 		"               (default %d, at most one per ring)\n"
 		"  -p POLL_MS   idle sleep of a worker in poll(), 1..1000 ms (default %d)\n"
+		"  -B           busy-poll: workers spin on their rings, never sleep (a CPU each;\n"
+		"               no wakeup between a fault and its worker)\n"
 		"  -d USEC     artificial fetch delay per page, as demand_paging_test -d (default 0)\n"
 		"  -w SECONDS   give up if no VMM connects within SECONDS (default: wait forever)\n"
 		"  -q           quiet: print only the summary line\n"
@@ -116,7 +119,7 @@ static void parse_args(int argc, char **argv)
 		.threads = DEFAULT_THREADS,
 		.poll_ms = DEFAULT_POLL_MS,
 	};
-	while ((c = getopt(argc, argv, "l:f:t:p:d:w:qh")) != -1) {
+	while ((c = getopt(argc, argv, "l:f:t:p:Bd:w:qh")) != -1) {
 		switch (c) {
 		case 'l': opt.sock_path = optarg; break;
 		case 'f': opt.snap_path = optarg; break;
@@ -140,6 +143,7 @@ static void parse_args(int argc, char **argv)
 				bad_usage("-w: need 1..86400 seconds");
 			opt.accept_timeout_s = (unsigned int)v;
 			break;
+		case 'B': opt.busy_poll = 1; break;
 		case 'q': opt.quiet = 1; break;
 		case 'h': usage(stdout); exit(0);
 		default:  usage(stderr); exit(EXIT_USAGE);
@@ -264,6 +268,7 @@ struct session {
 	struct kvmuf_handoff h;
 	struct kvmuf *k;
 	void *mem;			/* memfd mapping, or NULL */
+	int mem_fd;			/* the memfd (pages are written with pwrite) */
 	size_t mem_size;
 	struct kvmuf_info info;		/* last good KVMUF_GET_INFO */
 	int have_info;
@@ -319,7 +324,7 @@ static int take_handoff(struct session *ss, int devfd, int memfd, char *msg,
 			snprintf(msg, len, "memfd: mmap: %s", strerror(-ret));
 			goto fail;
 		}
-		close(memfd);
+		ss->mem_fd = memfd;
 		memfd = -1;
 	}
 	ret = kvmuf_from_fd(devfd, &ss->k);
@@ -486,6 +491,10 @@ int main(int argc, char **argv)
 		},
 		.snap_data = ss.snap.data,
 		.mem = ss.mem,
+		.use_mem_fd = ss.mem != NULL,
+		.mem_fd = ss.mem_fd,
+		.mem_fd_offset = ss.h.memfd_offset,
+		.busy_poll = opt.busy_poll,
 		.poll_ms = opt.poll_ms,
 		.fetch_delay_us = opt.fetch_delay_us,
 		.log_prefix = opt.quiet ? NULL : PROG,
@@ -521,8 +530,10 @@ int main(int argc, char **argv)
 	refresh_info(&ss);
 	kvmuf_close(ss.k);		/* the last reference detaches the VM */
 	close(sock);
-	if (ss.mem)
+	if (ss.mem) {
 		munmap(ss.mem, ss.mem_size);
+		close(ss.mem_fd);
+	}
 	kvmuf_snap_close(&ss.snap);
 
 	if (st.out_of_range)

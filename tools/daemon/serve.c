@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -31,8 +32,9 @@ struct worker {
 		struct kvmuf_copy copies[BATCH_MAX];
 		struct kvmuf_gfn_range ranges[BATCH_MAX];
 	};
-	size_t npending;		/* with on_served: the faults in the batch */
+	size_t npending;		/* the faults in the batch */
 	struct kvmuf_fault pending[PENDING_MAX];
+	uint64_t consumed_ns[PENDING_MAX];	/* when each pending fault was consumed */
 };
 
 struct kvmuf_server {
@@ -51,6 +53,7 @@ struct kvmuf_server {
 	atomic_uint logged;
 	_Atomic uint64_t faults, served, unchanged, duplicates, out_of_range;
 	_Atomic uint64_t errors, batches;
+	_Atomic uint64_t queue_ns, serve_ns, resolve_ns, timed;
 	_Atomic uint64_t first_oor_gfn, first_dup_gfn;
 	_Atomic uint64_t first_ns, last_ns;	/* 0: not yet */
 };
@@ -134,6 +137,14 @@ static void set_first(_Atomic uint64_t *v, uint64_t gfn)
 	atomic_compare_exchange_strong(v, &none, gfn);
 }
 
+/* A spin-wait hint to the CPU (x86 PAUSE), nothing elsewhere. */
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#endif
+}
+
 static void add(_Atomic uint64_t *v, uint64_t n)
 {
 	atomic_fetch_add_explicit(v, n, memory_order_relaxed);
@@ -195,8 +206,11 @@ static void flush(struct worker *w)
 	uint64_t changed = 0, unchanged = 0, done;
 	int ret;
 
+	uint64_t start;
+
 	if (!w->nr)
 		return;
+	start = now_ns();
 	if (s->cfg.mem)
 		ret = s->ops.resolve(s->ctx, w->ranges, w->nr, &changed, &unchanged);
 	else
@@ -207,9 +221,23 @@ static void flush(struct worker *w)
 	add(&s->unchanged, unchanged);
 	done = now_ns();
 	atomic_max(&s->last_ns, done);
-	if (ret >= 0 && s->cfg.on_served)
-		for (size_t i = 0; i < w->npending; i++)
-			s->cfg.on_served(s->cfg.on_served_opaque, &w->pending[i], done);
+	if (ret >= 0) {
+		uint64_t queue = 0, serve = 0;
+
+		for (size_t i = 0; i < w->npending; i++) {
+			const struct kvmuf_fault *f = &w->pending[i];
+			uint64_t consumed = w->consumed_ns[i];
+
+			queue += consumed > f->time_ns ? consumed - f->time_ns : 0;
+			serve += start - consumed;
+			if (s->cfg.on_served)
+				s->cfg.on_served(s->cfg.on_served_opaque, f, done);
+		}
+		add(&s->queue_ns, queue);
+		add(&s->serve_ns, serve);
+		add(&s->resolve_ns, (done - start) * w->npending);
+		add(&s->timed, w->npending);
+	}
 	w->npending = 0;
 	if (ret == -ENODEV) {
 		atomic_store(&s->detached, 1);
@@ -242,7 +270,26 @@ static const char *fault_kind(uint32_t flags)
 	return "read";
 }
 
-static void add_fault(struct worker *w, const struct kvmuf_fault *f)
+/* Put the source page of a memfd-backed GFN in place (never one served already). */
+static void install_page(struct worker *w, uint64_t moff, const unsigned char *src)
+{
+	struct kvmuf_server *s = w->s;
+
+	if (s->cfg.data_in_place)
+		return;
+	if (!s->cfg.use_mem_fd) {
+		memcpy((unsigned char *)s->cfg.mem + moff, src, PAGE);
+		return;
+	}
+	if (pwrite(s->cfg.mem_fd, src, PAGE, (off_t)(s->cfg.mem_fd_offset + moff)) != PAGE) {
+		add(&s->errors, 1);
+		srv_err(s, "worker %u: pwrite of the page at memfd offset 0x%llx: %s", w->id,
+			(unsigned long long)(s->cfg.mem_fd_offset + moff),
+			strerror(errno));
+	}
+}
+
+static void add_fault(struct worker *w, const struct kvmuf_fault *f, uint64_t consumed)
 {
 	struct kvmuf_server *s = w->s;
 	const struct kvmuf_serve_geom *g = &s->cfg.geom;
@@ -263,8 +310,8 @@ static void add_fault(struct worker *w, const struct kvmuf_fault *f)
 			(unsigned long long)(g->mem_base_gfn + g->mem_npages));
 		return;
 	}
-	/* Keep the batch and the faults reported for it in step. */
-	if (s->cfg.on_served && w->npending == PENDING_MAX)
+	/* Keep the batch and the faults timed (and reported) for it in step. */
+	if (w->npending == PENDING_MAX)
 		flush(w);
 	if (s->cfg.fetch_delay_us)
 		usleep(s->cfg.fetch_delay_us);	/* stands for fetching the page */
@@ -283,7 +330,7 @@ static void add_fault(struct worker *w, const struct kvmuf_fault *f)
 
 		/* Never overwrite a page that was served (the guest may own it now). */
 		if (!dup)
-			memcpy((unsigned char *)s->cfg.mem + moff, src, PAGE);
+			install_page(w, moff, src);
 		if (last && last->gfn + last->npages == gfn && last->npages < MERGE_MAX) {
 			last->npages++;
 		} else {
@@ -306,16 +353,28 @@ static void add_fault(struct worker *w, const struct kvmuf_fault *f)
 			};
 		}
 	}
-	if (s->cfg.on_served)
-		w->pending[w->npending++] = *f;
+	w->consumed_ns[w->npending] = consumed;
+	w->pending[w->npending++] = *f;
 }
 
 static void *worker_main(void *arg)
 {
 	struct worker *w = arg;
 	struct kvmuf_server *s = w->s;
-
 	int ready_for_others = 0;
+
+	if (s->cfg.nr_cpus) {
+		int cpu = s->cfg.cpus[w->id % s->cfg.nr_cpus], err;
+		cpu_set_t set;
+
+		CPU_ZERO(&set);
+		CPU_SET(cpu, &set);
+		err = pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
+		if (err) {
+			add(&s->errors, 1);
+			srv_err(s, "worker %u: pinning to CPU %d: %s", w->id, cpu, strerror(err));
+		}
+	}
 
 	while (!atomic_load(&s->stop)) {
 		size_t got = 0;
@@ -323,19 +382,25 @@ static void *worker_main(void *arg)
 
 		for (unsigned int r = w->id; r < s->nr_rings; r += s->nr_threads) {
 			size_t n = s->ops.consume(s->ctx, r, w->faults, CONSUME_MAX);
+			uint64_t consumed;
 
 			if (!n)
 				continue;
+			consumed = now_ns();
 			if (!got)
-				atomic_min_nonzero(&s->first_ns, now_ns());
+				atomic_min_nonzero(&s->first_ns, consumed);
 			got += n;
 			add(&s->faults, n);
 			for (size_t i = 0; i < n; i++)
-				add_fault(w, &w->faults[i]);
+				add_fault(w, &w->faults[i], consumed);
 		}
 		flush(w);
 		if (got) {
 			ready_for_others = 0;
+			continue;
+		}
+		if (s->cfg.busy_poll) {
+			cpu_relax();
 			continue;
 		}
 		/*
@@ -465,6 +530,10 @@ void kvmuf_server_stats(const struct kvmuf_server *cs,
 		.out_of_range = atomic_load(&s->out_of_range),
 		.errors = atomic_load(&s->errors),
 		.batches = atomic_load(&s->batches),
+		.queue_ns = atomic_load(&s->queue_ns),
+		.serve_ns = atomic_load(&s->serve_ns),
+		.resolve_ns = atomic_load(&s->resolve_ns),
+		.timed = atomic_load(&s->timed),
 		.first_oor_gfn = atomic_load(&s->first_oor_gfn),
 		.first_dup_gfn = atomic_load(&s->first_dup_gfn),
 		.threads = s->nr_threads,

@@ -9,9 +9,14 @@
  *   anonymous guest memory (mem == NULL): KVMUF_RESOLVE_COPY with the
  *     snapshot page as the source;
  *   memfd guest memory (mem != NULL, the caller's MAP_SHARED mapping of it):
- *     memcpy of the snapshot page into mem, then KVMUF_RESOLVE.
+ *     the snapshot page written into it, then KVMUF_RESOLVE: with pwrite() on the
+ *     memfd when use_mem_fd is set (a new page-cache page is then not zeroed before
+ *     being filled), else memcpy into mem; with data_in_place the pages already
+ *     hold their data (a VMM that filled its page cache, as for userfaultfd MINOR
+ *     faults) and only KVMUF_RESOLVE is issued.
  * Contiguous GFNs are merged into one batch element.  A worker that finds no
- * entries sleeps in poll() (poll_ms).  A fault for a GFN outside the snapshot
+ * entries sleeps in poll() (poll_ms), or with busy_poll keeps scanning its
+ * rings (no wakeup on the way: it costs a CPU per worker).  A fault for a GFN outside the snapshot
  * or outside the guest memory is counted as out-of-range, logged, and left
  * missing.  Every GFN served is recorded; a GFN served twice is a duplicate
  * (the module deduplicates faults, so a correct run has none; a duplicate is
@@ -70,6 +75,13 @@ struct kvmuf_server_config {
 	struct kvmuf_serve_geom geom;
 	const void *snap_data;			/* page aligned, snap_npages pages */
 	void *mem;				/* memfd mapping of mem_base_gfn, or NULL */
+	int use_mem_fd;				/* with mem: pwrite() to mem_fd, not memcpy */
+	int mem_fd;				/* the memfd behind mem */
+	uint64_t mem_fd_offset;			/* memfd offset of mem_base_gfn */
+	int data_in_place;			/* with mem: resolve only, write nothing */
+	int busy_poll;				/* spin on the rings instead of poll() */
+	const int *cpus;			/* pin worker w to cpus[w % nr_cpus] */
+	unsigned int nr_cpus;			/* 0: no pinning */
 	int poll_ms;				/* idle sleep, e.g. 50..100 */
 	unsigned int fetch_delay_us;		/* artificial fetch latency per page
 						 * (demand_paging_test -d); 0: none */
@@ -99,6 +111,14 @@ struct kvmuf_server_stats {
 	uint64_t batches;		/* resolve ioctls issued */
 	uint64_t first_oor_gfn;		/* valid if out_of_range */
 	uint64_t first_dup_gfn;		/* valid if duplicates */
+	/*
+	 * Where the time of a fault goes on the serving side, summed over the faults
+	 * served (divide by `timed`): from the fault (ring entry time_ns) until a
+	 * worker consumed it, then until the resolve ioctl that served it started
+	 * (fetch, install of memfd pages, batching), then the ioctl itself
+	 * (RESOLVE_COPY: the copy into guest memory, and for all: the wake-ups).
+	 */
+	uint64_t queue_ns, serve_ns, resolve_ns, timed;
 	unsigned int threads;		/* workers that ran */
 	int detached;			/* a worker saw -ENODEV */
 	double seconds;			/* first fault consumed .. last resolve done */

@@ -89,6 +89,9 @@ struct kvmuf_vm_config {
 	 * For dedup tests: several vCPUs fault on each page at about the same time. */
 	int shared_region;
 	enum kvmuf_thp thp;
+	/* Pin the thread of vCPU i to CPU vcpu_cpus[i % nr_vcpu_cpus]; 0 CPUs: no pinning. */
+	const int *vcpu_cpus;
+	unsigned int nr_vcpu_cpus;
 };
 
 /* The test memslot, for demand-paging daemons and fault handlers. */
