@@ -25,8 +25,6 @@
 #include "compat.h"
 #include "kvmuf.h"
 
-DECLARE_STATIC_KEY_FALSE(kvmuf_vms_present);
-
 /* Bit 0: a fault showed that compat.h's layout does not match this kvm.ko. */
 static unsigned long kvmuf_layout_broken;
 
@@ -40,9 +38,9 @@ static struct kvm_memory_slot *kvmuf_fault_slot(const void *fault)
 	return *(struct kvm_memory_slot * const *)(fault + kvmuf_kernel->fault_slot);
 }
 
-static bool kvmuf_fault_prefetch(const void *fault)
+static u8 kvmuf_fault_prefetch(const void *fault)
 {
-	return *(const bool *)(fault + kvmuf_kernel->fault_prefetch);
+	return *(const u8 *)(fault + kvmuf_kernel->fault_prefetch);
 }
 
 static u8 *kvmuf_fault_max_level(void *fault)
@@ -62,9 +60,18 @@ static u32 kvmuf_fault_access(const void *fault)
 }
 
 /*
- * A GFN outside the memslot the fault names cannot happen with the right layout: the
- * offsets we read do not match this kvm.ko. Stop interception closed, not open.
+ * What we read must make sense with the right layout: the GFN inside the memslot the
+ * fault names, prefetch a bool, max_level a page level. Otherwise the offsets do not
+ * match this kvm.ko (a stable update moved a field): stop interception closed, not open.
  */
+static bool kvmuf_layout_ok(const void *fault, const struct kvm_memory_slot *slot, u64 gfn)
+{
+	u8 level = *(const u8 *)(fault + kvmuf_kernel->fault_max_level);
+
+	return gfn - slot->base_gfn < slot->npages && kvmuf_fault_prefetch(fault) <= 1 &&
+	       level >= PG_LEVEL_4K && level <= PG_LEVEL_1G;
+}
+
 static int kvmuf_layout_mismatch(u64 gfn)
 {
 	if (!test_and_set_bit(0, &kvmuf_layout_broken))
@@ -74,8 +81,8 @@ static int kvmuf_layout_mismatch(u64 gfn)
 }
 
 /* At most 4 KiB while a GFN of the 2 MiB frame is missing, 2 MiB while one of the 1 GiB. */
-static void kvmuf_clamp_level(struct kvmuf_vm *vm, const struct kvmuf_range_table *t,
-			      void *fault, u64 gfn)
+static void kvmuf_clamp_level(struct kvmuf_vm *vm, struct kvm_vcpu *vcpu,
+			      const struct kvmuf_range_table *t, void *fault, u64 gfn)
 {
 	u8 *max_level = kvmuf_fault_max_level(fault), level = *max_level;
 
@@ -85,13 +92,14 @@ static void kvmuf_clamp_level(struct kvmuf_vm *vm, const struct kvmuf_range_tabl
 		level = PG_LEVEL_2M;
 	if (level != *max_level) {
 		*max_level = level;
-		atomic64_inc(&vm->stats.clamped);
+		kvmuf_count(vm, kvmuf_vcpu_slot(vm, vcpu), KVMUF_STAT_CLAMPED, 1);
 	}
 }
 
 /* Called by kvmuf_faultin_tramp: 0 runs KVM's body, anything else is its return value. */
 int kvmuf_faultin_pre(struct kvm_vcpu *vcpu, void *fault)
 {
+	const struct kvmuf_range_table *t;
 	struct kvm_memory_slot *slot;
 	struct kvmuf_krange *r;
 	struct kvmuf_vm *vm;
@@ -107,22 +115,28 @@ int kvmuf_faultin_pre(struct kvm_vcpu *vcpu, void *fault)
 		goto out_unlock;
 	slot = kvmuf_fault_slot(fault);
 	gfn = kvmuf_fault_gfn(fault);
-	/* No memslot: MMIO, which KVM emulates without touching memory. */
-	if (!slot)
+	/*
+	 * No memslot: MMIO, which KVM emulates without touching memory. KVM's private
+	 * memslots (APIC access page, VMX TSS) hold no guest RAM: not ours to page in.
+	 */
+	if (!slot || slot->id >= KVM_USER_MEM_SLOTS)
 		goto out_unlock;
-	if (unlikely(gfn - slot->base_gfn >= slot->npages || test_bit(0, &kvmuf_layout_broken))) {
+	if (unlikely(!kvmuf_layout_ok(fault, slot, gfn) || test_bit(0, &kvmuf_layout_broken))) {
 		ret = kvmuf_layout_mismatch(gfn);
 		goto out_unlock;
 	}
-	r = kvmuf_ranges_find(rcu_dereference(vm->ranges), gfn);
-	kvmuf_clamp_level(vm, rcu_dereference(vm->ranges), fault, gfn);
+	t = rcu_dereference(vm->ranges);
+	kvmuf_clamp_level(vm, vcpu, t, fault, gfn);
+	r = kvmuf_ranges_find(t, gfn);
 	if (!r || !kvmuf_range_missing(r, gfn))
 		goto out_unlock;
-	/* The slot is being deleted or moved: KVM itself retries until that is done. */
-	if (slot->flags & KVM_MEMSLOT_INVALID) {
-		ret = KVMUF_RET_PF_RETRY;
+	/*
+	 * The slot is being deleted or moved: KVM's body answers that itself before it
+	 * touches the host mm (a retry, or -EAGAIN for a prefetch, which holds SRCU and
+	 * must not spin against the update), and we must not park on it.
+	 */
+	if (slot->flags & KVM_MEMSLOT_INVALID)
 		goto out_unlock;
-	}
 	/* Always succeeds while the state is in the table (see kvmuf_vm_unlink()). */
 	if (!refcount_inc_not_zero(&vm->refs)) {
 		ret = KVMUF_RET_PF_RETRY;
@@ -158,7 +172,7 @@ int kvmuf_recover_pre(struct kvm *kvm, const struct kvm_memory_slot *slot)
 		skip = kvmuf_ranges_span_missing(rcu_dereference(vm->ranges), slot->base_gfn,
 						 slot->npages, KVMUF_FRAME_1G);
 	if (skip)
-		atomic64_inc(&vm->stats.recoveries_skipped);
+		atomic64_inc(&vm->recoveries_skipped);
 	rcu_read_unlock();
 	return skip;
 }

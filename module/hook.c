@@ -44,9 +44,16 @@ struct kvmuf_hook {
 
 static struct kvmuf_hook kvmuf_faultin_hook = { .tramp = kvmuf_faultin_tramp };
 static struct kvmuf_hook kvmuf_recover_hook = { .tramp = kvmuf_recover_tramp };
+/*
+ * Permanent: registering it fails while ftrace is disabled (kernel.ftrace_enabled=0),
+ * and that sysctl refuses to turn ftrace off while it is registered, since it would
+ * silently remove every hook of ours, direct calls included, and fail open. (The
+ * direct-call API sets the flags of its own ops.)
+ */
 static struct kvmuf_hook kvmuf_flush_hook = {
 	.symbol = KVMUF_FLUSH_MEMSLOT_SYMBOL,
 	.ops.func = kvmuf_memslot_flush_handler,
+	.ops.flags = FTRACE_OPS_FL_PERMANENT,
 };
 
 static int kvmuf_hook_register(struct kvmuf_hook *h)
@@ -66,7 +73,10 @@ static int kvmuf_hook_register(struct kvmuf_hook *h)
 	}
 	ret = h->tramp ? kvmuf_register_direct(&h->ops, h->tramp) :
 			 register_ftrace_function(&h->ops);
-	if (ret == -EBUSY)
+	if (ret == -EBUSY && !h->tramp)
+		pr_err("cannot hook %s: ftrace is disabled (sysctl kernel.ftrace_enabled=0): refusing to load\n",
+		       h->symbol);
+	else if (ret == -EBUSY)
 		pr_err("%s is already modified by another ftrace user (livepatch, a BPF trampoline, or a kprobe that changes the IP): refusing to load\n",
 		       h->symbol);
 	else if (ret)

@@ -5,6 +5,7 @@
 
 #include <linux/fs.h>
 #include <linux/hashtable.h>
+#include <linux/jump_label.h>
 #include <linux/kvm_host.h>
 #include <linux/mutex.h>
 #include <linux/rcuwait.h>
@@ -17,6 +18,9 @@
 #include "ranges.h"
 
 #define KVMUF_VERSION	"0.2.0"
+
+/* On while any VM is attached: the hooks' first test (vm.c). */
+DECLARE_STATIC_KEY_FALSE(kvmuf_vms_present);
 #define KVMUF_NO_GFN	U64_MAX
 
 /* Largest range one ADD_RANGE accepts: 2^28 pages (1 TiB, 96 MiB of bitmaps). */
@@ -42,6 +46,19 @@
  * dropped.
  */
 
+/*
+ * Counters of a vCPU's fault path (see struct kvmuf_stats). A vCPU with a ring of its
+ * own keeps them in its slot, written by that vCPU alone (KVM serialises a vCPU's
+ * KVM_RUN and KVM_PRE_FAULT_MEMORY with vcpu->mutex), so that faults on many vCPUs do
+ * not bounce a shared cache line; the others share the VM's atomics.
+ */
+enum kvmuf_vcpu_stat {
+	KVMUF_STAT_FAULTS, KVMUF_STAT_DEDUPED, KVMUF_STAT_PARKS, KVMUF_STAT_EXITS,
+	KVMUF_STAT_RING_WAITS, KVMUF_STAT_PARK_NS, KVMUF_STAT_WAKE_NS, KVMUF_STAT_SPIN_HITS,
+	KVMUF_STAT_CONTINUED, KVMUF_STAT_CLAMPED,
+	KVMUF_NR_VCPU_STATS
+};
+
 /* One per vCPU ring: the ring, and where that vCPU sleeps while parked. */
 struct kvmuf_vcpu_slot {
 	struct kvmuf_kring ring;	/* single producer: the vCPU thread */
@@ -49,6 +66,7 @@ struct kvmuf_vcpu_slot {
 	u64 parked_gfn;			/* KVMUF_NO_GFN unless the vCPU is parked */
 	u64 resolved_ns;		/* when a resolver woke it (0: not yet) */
 	u64 spin_ns;			/* adaptive spin budget; the vCPU's own */
+	u64 stats[KVMUF_NR_VCPU_STATS];	/* the vCPU's own */
 } ____cacheline_aligned_in_smp;
 
 struct kvmuf_vm {
@@ -81,12 +99,27 @@ struct kvmuf_vm {
 	wait_queue_head_t wait_wq;	/* KVMUF_WAIT callers */
 	wait_queue_head_t drain_wq;	/* detach waits here for vCPUs to leave */
 
-	struct {
-		atomic64_t faults, deduped, parks, exits, resolved, ring_waits;
-		atomic64_t park_ns, wake_ns, spin_hits, continued, clamped;
-		atomic64_t recoveries_skipped;
-	} stats;
+	atomic64_t vcpu_stats[KVMUF_NR_VCPU_STATS];	/* vCPUs without a slot */
+	atomic64_t resolved;		/* GFNs made present by RESOLVE* */
+	atomic64_t recoveries_skipped;	/* 7.2 in-place huge-page recoveries stopped */
 };
+
+/* The ring slot of a vCPU, or NULL if it shares the VM ring. */
+static inline struct kvmuf_vcpu_slot *kvmuf_vcpu_slot(struct kvmuf_vm *vm,
+						      const struct kvm_vcpu *vcpu)
+{
+	return vcpu->vcpu_idx < vm->nr_vcpu_rings ? &vm->slots[vcpu->vcpu_idx] : NULL;
+}
+
+/* Count n events of a vCPU's fault path (s: its slot, or NULL). */
+static inline void kvmuf_count(struct kvmuf_vm *vm, struct kvmuf_vcpu_slot *s,
+			       enum kvmuf_vcpu_stat i, u64 n)
+{
+	if (s)
+		WRITE_ONCE(s->stats[i], s->stats[i] + n);
+	else
+		atomic64_add(n, &vm->vcpu_stats[i]);
+}
 
 /* vm.c */
 int kvmuf_vm_attach(struct file *file, const struct kvmuf_attach *a);
@@ -115,6 +148,7 @@ int kvmuf_handle_missing(struct kvmuf_vm *vm, struct kvm_vcpu *vcpu, struct kvmu
 			 u64 gfn, u32 flags, bool prefetch);
 void kvmuf_notify_consumers(struct kvmuf_vm *vm);
 void kvmuf_wake_resolved(struct kvmuf_vm *vm);
+void kvmuf_wake_resolved_early(struct kvmuf_vm *vm);
 void kvmuf_wake_parked(struct kvmuf_vm *vm);
 
 /* fault.c: the pre-handlers tramp.S and hook.c call */

@@ -27,6 +27,7 @@
 #include <linux/moduleparam.h>
 #include <linux/poll.h>
 #include <linux/sched/signal.h>
+#include <linux/sched/stat.h>
 
 #include "compat.h"
 #include "kvmuf.h"
@@ -68,15 +69,16 @@ static bool kvmuf_push_once(struct kvmuf_vm *vm, struct kvmuf_kring *ring,
  * poll) when we may sleep, never drop the entry: -EINTR on a signal, -ENODEV on detach;
  * -EAGAIN when full and we may not sleep.
  */
-static int kvmuf_push(struct kvmuf_vm *vm, struct kvmuf_kring *ring,
+static int kvmuf_push(struct kvmuf_vm *vm, struct kvmuf_vcpu_slot *s,
 		      const struct kvmuf_fault *f, bool may_sleep)
 {
+	struct kvmuf_kring *ring = s ? &s->ring : &vm->vm_ring;
 	int ret;
 
 	while (!kvmuf_push_once(vm, ring, f)) {
 		if (!may_sleep)
 			return -EAGAIN;
-		atomic64_inc(&vm->stats.ring_waits);
+		kvmuf_count(vm, s, KVMUF_STAT_RING_WAITS, 1);
 		ret = wait_event_interruptible(vm->space_wq, !kvmuf_kring_full(ring) ||
 					       READ_ONCE(vm->detached));
 		if (ret)
@@ -106,33 +108,42 @@ static int kvmuf_notify(struct kvmuf_vm *vm, struct kvm_vcpu *vcpu, struct kvmuf
 	int ret;
 
 	if (test_and_set_bit(bit, r->notified)) {
-		atomic64_inc(&vm->stats.deduped);
+		kvmuf_count(vm, s, KVMUF_STAT_DEDUPED, 1);
 		return 0;
 	}
-	ret = kvmuf_push(vm, s ? &s->ring : &vm->vm_ring, &f, may_sleep);
+	ret = kvmuf_push(vm, s, &f, may_sleep);
 	if (ret) {
 		clear_bit(bit, r->notified);
 		kvmuf_wake_parked(vm);
 		return ret;
 	}
-	atomic64_inc(&vm->stats.faults);
+	kvmuf_count(vm, s, KVMUF_STAT_FAULTS, 1);
 	return 0;
 }
 
 /* KVM_RUN returns -EFAULT for gfn; the VMM reads the GFN from kvm_run or the ring. */
-static int kvmuf_exit_to_vmm(struct kvmuf_vm *vm, struct kvm_vcpu *vcpu, u32 ring_idx,
-			     u64 gfn, u32 flags)
+static int kvmuf_exit_to_vmm(struct kvmuf_vm *vm, struct kvm_vcpu *vcpu,
+			     struct kvmuf_vcpu_slot *s, u64 gfn, u32 flags)
 {
-	struct kvmuf_ring_header *hdr = kvmuf_vm_ring_header(vm, ring_idx);
+	struct kvmuf_ring_header *hdr = kvmuf_vm_ring_header(vm, s ? s - vm->slots + 1 : 0);
 
 	WRITE_ONCE(hdr->exit_gfn, gfn);
 	WRITE_ONCE(hdr->exit_flags, flags);
 	smp_wmb();	/* a reader that sees the new exit_seq sees the GFN */
-	WRITE_ONCE(hdr->exit_seq, hdr->exit_seq + 1);
+	WRITE_ONCE(hdr->exit_seq, READ_ONCE(hdr->exit_seq) + 1);	/* user-writable */
 	kvmuf_prepare_memory_fault_exit(vcpu, gfn, flags & KVMUF_FAULT_WRITE,
 					flags & KVMUF_FAULT_EXEC);
-	atomic64_inc(&vm->stats.exits);
+	kvmuf_count(vm, s, KVMUF_STAT_EXITS, 1);
 	return -EFAULT;
+}
+
+/*
+ * The GFN's bit, with acquire order: a vCPU that sees it clear sees the data the
+ * resolver installed before clearing it (test_and_clear_bit() is fully ordered).
+ */
+static bool kvmuf_range_missing_acquire(const struct kvmuf_krange *r, u64 gfn)
+{
+	return test_bit_acquire(gfn - r->gfn, r->missing);
 }
 
 /*
@@ -143,7 +154,7 @@ static int kvmuf_exit_to_vmm(struct kvmuf_vm *vm, struct kvm_vcpu *vcpu, u32 rin
 static bool kvmuf_park_done(struct kvmuf_vm *vm, struct kvm_vcpu *vcpu, struct kvmuf_krange *r,
 			    u64 gfn, u64 gen)
 {
-	return !kvmuf_range_missing(r, gfn) || !test_bit(gfn - r->gfn, r->notified) ||
+	return !kvmuf_range_missing_acquire(r, gfn) || !test_bit(gfn - r->gfn, r->notified) ||
 	       READ_ONCE(vm->detached) || kvmuf_memslots_generation(vcpu) != gen;
 }
 
@@ -164,7 +175,11 @@ static void kvmuf_spin_adjust(struct kvmuf_vcpu_slot *s, u64 waited_ns, bool cau
 	s->spin_ns = budget;
 }
 
-/* Spin up to the vCPU's budget; true if the park ended meanwhile. */
+/*
+ * Spin up to the vCPU's budget; true if the park ended meanwhile. As KVM's halt polling
+ * (kvm_vcpu_can_poll()), only while nothing else wants this CPU: a spin must never
+ * delay another vCPU, or the server, sharing it.
+ */
 static bool kvmuf_park_spin(struct kvmuf_vm *vm, struct kvm_vcpu *vcpu,
 			    struct kvmuf_vcpu_slot *s, struct kvmuf_krange *r, u64 gfn, u64 gen,
 			    u64 start)
@@ -175,7 +190,7 @@ static bool kvmuf_park_spin(struct kvmuf_vm *vm, struct kvm_vcpu *vcpu,
 		return false;
 	while (!kvmuf_park_done(vm, vcpu, r, gfn, gen)) {
 		if (ktime_get_ns() - start >= budget || need_resched() ||
-		    signal_pending(current))
+		    !single_task_running() || signal_pending(current))
 			return false;
 		cpu_relax();
 	}
@@ -189,11 +204,11 @@ static void kvmuf_park(struct kvmuf_vm *vm, struct kvm_vcpu *vcpu, struct kvmuf_
 	u32 idx;
 	bool caught;
 
-	atomic64_inc(&vm->stats.parks);
+	kvmuf_count(vm, s, KVMUF_STAT_PARKS, 1);
 	if (!s) {
 		/* A vCPU without a ring of its own: the VM-wide queue, no spinning. */
 		wait_event_interruptible(vm->park_wq, kvmuf_park_done(vm, vcpu, r, gfn, gen));
-		atomic64_add(ktime_get_ns() - start, &vm->stats.park_ns);
+		kvmuf_count(vm, s, KVMUF_STAT_PARK_NS, ktime_get_ns() - start);
 		return;
 	}
 	idx = s - vm->slots;
@@ -210,12 +225,12 @@ static void kvmuf_park(struct kvmuf_vm *vm, struct kvm_vcpu *vcpu, struct kvmuf_
 
 	end = ktime_get_ns();
 	kvmuf_spin_adjust(s, end - start, caught);
-	atomic64_add(end - start, &vm->stats.park_ns);
+	kvmuf_count(vm, s, KVMUF_STAT_PARK_NS, end - start);
 	resolved = READ_ONCE(s->resolved_ns);
 	if (resolved && end > resolved)
-		atomic64_add(end - resolved, &vm->stats.wake_ns);
+		kvmuf_count(vm, s, KVMUF_STAT_WAKE_NS, end - resolved);
 	if (caught)
-		atomic64_inc(&vm->stats.spin_hits);
+		kvmuf_count(vm, s, KVMUF_STAT_SPIN_HITS, 1);
 }
 
 /*
@@ -225,8 +240,7 @@ static void kvmuf_park(struct kvmuf_vm *vm, struct kvm_vcpu *vcpu, struct kvmuf_
 int kvmuf_handle_missing(struct kvmuf_vm *vm, struct kvm_vcpu *vcpu, struct kvmuf_krange *r,
 			 u64 gfn, u32 flags, bool prefetch)
 {
-	u32 ring_idx = vcpu->vcpu_idx < vm->nr_vcpu_rings ? vcpu->vcpu_idx + 1 : 0;
-	struct kvmuf_vcpu_slot *s = ring_idx ? &vm->slots[ring_idx - 1] : NULL;
+	struct kvmuf_vcpu_slot *s = kvmuf_vcpu_slot(vm, vcpu);
 	bool exit_mode = vm->flags & KVMUF_ATTACH_EXIT;
 	u64 gen;
 	int ret;
@@ -238,8 +252,14 @@ int kvmuf_handle_missing(struct kvmuf_vm *vm, struct kvm_vcpu *vcpu, struct kvmu
 		return -EAGAIN;
 	}
 	if (READ_ONCE(vm->detached))
-		return kvmuf_exit_to_vmm(vm, vcpu, ring_idx, gfn, flags | KVMUF_EXIT_DETACHED);
+		return kvmuf_exit_to_vmm(vm, vcpu, s, gfn, flags | KVMUF_EXIT_DETACHED);
 
+	/*
+	 * A memslot update that swapped the arrays after KVM looked fault->slot up is still
+	 * waiting for our SRCU read side: the generation we read then carries the in-progress
+	 * bit, and fault->slot may be the old copy, freed once we let go. Never continue
+	 * from such a snapshot: after the park KVM faults again.
+	 */
 	gen = kvmuf_memslots_generation(vcpu);
 	kvm_vcpu_srcu_read_unlock(vcpu);
 	ret = kvmuf_notify(vm, vcpu, s, r, gfn, flags, true);
@@ -248,15 +268,16 @@ int kvmuf_handle_missing(struct kvmuf_vm *vm, struct kvm_vcpu *vcpu, struct kvmu
 	kvm_vcpu_srcu_read_lock(vcpu);
 
 	if (ret == -ENODEV || (kvmuf_range_missing(r, gfn) && READ_ONCE(vm->detached)))
-		return kvmuf_exit_to_vmm(vm, vcpu, ring_idx, gfn, flags | KVMUF_EXIT_DETACHED);
+		return kvmuf_exit_to_vmm(vm, vcpu, s, gfn, flags | KVMUF_EXIT_DETACHED);
 	if (ret)	/* a signal: KVM_RUN exits for it, the next fault notifies again */
 		return KVMUF_RET_PF_RETRY;
 	if (exit_mode)
-		return kvmuf_exit_to_vmm(vm, vcpu, ring_idx, gfn, flags);
+		return kvmuf_exit_to_vmm(vm, vcpu, s, gfn, flags);
 	/* Still missing (signal, withdrawn notification) or other memslots: fault again. */
-	if (kvmuf_range_missing(r, gfn) || kvmuf_memslots_generation(vcpu) != gen)
+	if (kvmuf_range_missing_acquire(r, gfn) || (gen & KVM_MEMSLOT_GEN_UPDATE_IN_PROGRESS) ||
+	    kvmuf_memslots_generation(vcpu) != gen)
 		return KVMUF_RET_PF_RETRY;
-	atomic64_inc(&vm->stats.continued);
+	kvmuf_count(vm, s, KVMUF_STAT_CONTINUED, 1);
 	return 0;
 }
 
@@ -288,6 +309,18 @@ void kvmuf_wake_resolved(struct kvmuf_vm *vm)
 	/* A consumer that resolves has usually consumed too: producers may have room. */
 	if (wq_has_sleeper(&vm->space_wq))
 		wake_up_all(&vm->space_wq);
+}
+
+/*
+ * In the middle of a long batch: wake the vCPUs already served, if any is parked, rather
+ * than at the end of the batch. An optimisation only: the caller's kvmuf_wake_resolved()
+ * at the end (with its full barrier) is what guarantees no parked vCPU is missed.
+ */
+void kvmuf_wake_resolved_early(struct kvmuf_vm *vm)
+{
+	if (find_first_bit(vm->parked, vm->nr_vcpu_rings) < vm->nr_vcpu_rings ||
+	    wq_has_sleeper(&vm->park_wq))
+		kvmuf_wake_resolved(vm);
 }
 
 /* Wake every parked vCPU, to re-check its condition (memslots, notification). */

@@ -26,8 +26,11 @@
 
 enum kvmuf_frame_level { KVMUF_FRAME_2M, KVMUF_FRAME_1G, KVMUF_NR_FRAME_LEVELS };
 
-/* log2 of the GFNs in a frame of each level. */
-static const unsigned int kvmuf_frame_shift[KVMUF_NR_FRAME_LEVELS] = { 9, 18 };
+/* log2 of the GFNs in a frame of a level: 9 (2 MiB), 18 (1 GiB). */
+static inline unsigned int kvmuf_frame_shift(enum kvmuf_frame_level level)
+{
+	return 9 * (level + 1);
+}
 
 struct kvmuf_krange {
 	u64 gfn;
@@ -101,7 +104,7 @@ static inline bool kvmuf_range_missing(const struct kvmuf_krange *r, u64 gfn)
 /* Frames of one level that [gfn, gfn + npages) touches; npages > 0. */
 static inline u64 kvmuf_nr_frames(u64 gfn, u64 npages, enum kvmuf_frame_level level)
 {
-	unsigned int shift = kvmuf_frame_shift[level];
+	unsigned int shift = kvmuf_frame_shift(level);
 
 	return ((gfn + npages - 1) >> shift) - (gfn >> shift) + 1;
 }
@@ -110,7 +113,7 @@ static inline u64 kvmuf_nr_frames(u64 gfn, u64 npages, enum kvmuf_frame_level le
 static inline u64 kvmuf_frame_index(const struct kvmuf_krange *r, u64 gfn,
 				    enum kvmuf_frame_level level)
 {
-	unsigned int shift = kvmuf_frame_shift[level];
+	unsigned int shift = kvmuf_frame_shift(level);
 
 	return (gfn >> shift) - (r->gfn >> shift);
 }
@@ -124,7 +127,7 @@ static inline void kvmuf_frames_add(struct kvmuf_krange *r, u64 gfn, u64 n, int 
 	unsigned int level;
 
 	for (level = 0; level < KVMUF_NR_FRAME_LEVELS && n; level++) {
-		u64 frame_gfns = 1ULL << kvmuf_frame_shift[level], g = gfn, left = n;
+		u64 frame_gfns = 1ULL << kvmuf_frame_shift(level), g = gfn, left = n;
 
 		while (left) {
 			u64 in_frame = frame_gfns - (g & (frame_gfns - 1));
@@ -185,7 +188,7 @@ static inline bool kvmuf_ranges_span_missing(const struct kvmuf_range_table *t, 
 static inline bool kvmuf_ranges_frame_missing(const struct kvmuf_range_table *t, u64 gfn,
 					      enum kvmuf_frame_level level)
 {
-	unsigned int shift = kvmuf_frame_shift[level];
+	unsigned int shift = kvmuf_frame_shift(level);
 
 	return kvmuf_ranges_span_missing(t, gfn & ~((1ULL << shift) - 1), 1ULL << shift,
 					 level);

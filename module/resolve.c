@@ -137,6 +137,8 @@ static int kvmuf_apply_range(struct kvmuf_vm *vm, const struct kvmuf_gfn_range *
 		*unchanged += n - done;
 		gfn += n;
 		if (gfn < end) {
+			if (op == KVMUF_OP_RESOLVE && done)
+				kvmuf_wake_resolved_early(vm);
 			if (signal_pending(current))
 				return -EINTR;
 			cond_resched();
@@ -172,7 +174,7 @@ static long kvmuf_ioctl_batch(struct kvmuf_vm *vm, struct kvmuf_batch __user *ub
 		/* Parked vCPUs whose notification was re-armed re-fault and notify. */
 		kvmuf_wake_parked(vm);
 	} else {
-		atomic64_add(changed, &vm->stats.resolved);
+		atomic64_add(changed, &vm->resolved);
 		kvmuf_wake_resolved(vm);
 	}
 	if (put_user(changed, &ubatch->changed) || put_user(unchanged, &ubatch->unchanged))
@@ -329,6 +331,8 @@ static int kvmuf_copy_element(struct kvmuf_vm *vm, struct mm_struct *mm,
 			return ret;
 		*changed += n;
 		i += n;
+		if (i < c->npages)
+			kvmuf_wake_resolved_early(vm);
 		cond_resched();
 	}
 	return 0;
@@ -363,7 +367,7 @@ long kvmuf_ioctl_resolve_copy(struct kvmuf_vm *vm, struct kvmuf_copy_batch __use
 		ret = kvmuf_copy_element(vm, mm, &c[i], &changed, &unchanged);
 	mmput(mm);
 
-	atomic64_add(changed, &vm->stats.resolved);
+	atomic64_add(changed, &vm->resolved);
 	/* Also when nothing changed: the consumer may have made room in a ring. */
 	kvmuf_wake_resolved(vm);
 	if (put_user(changed, &ubatch->changed) || put_user(unchanged, &ubatch->unchanged))

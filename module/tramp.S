@@ -13,8 +13,9 @@
  *     BPF's fmod_ret trampolines). The function's prologue has not run yet, so nothing
  *     else needs undoing.
  * Every branch here is direct: the fentry site calls us, we call the handler, and we
- * leave with RET. IBT never checks either, so neither we nor KVM's functions need an
- * ENDBR (they have none: GCC omits it for local functions whose address is not taken).
+ * leave with RET. IBT checks none of them, so nothing here relies on an ENDBR: neither
+ * at our entry nor in KVM's function (the fault-in function has none at all; GCC omits
+ * it for local functions whose address is not taken).
  *
  * The pre-handler may sleep. It runs in the vCPU thread (or the ioctl thread) that
  * called KVM's function, with preemption and interrupts as KVM had them.

@@ -31,12 +31,12 @@ DEFINE_STATIC_KEY_FALSE(kvmuf_vms_present);
 static void kvmuf_reap(struct work_struct *work);
 static DECLARE_DELAYED_WORK(kvmuf_reaper, kvmuf_reap);
 
-/* The state of kvm, or NULL; under rcu_read_lock(). notrace: the fault path calls it. */
-notrace struct kvmuf_vm *kvmuf_vm_find_rcu(const struct kvm *kvm)
+/* The state of kvm, or NULL; under rcu_read_lock(). */
+struct kvmuf_vm *kvmuf_vm_find_rcu(const struct kvm *kvm)
 {
 	struct kvmuf_vm *vm;
 
-	hash_for_each_possible_rcu_notrace(kvmuf_vms, vm, hnode, (unsigned long)kvm)
+	hash_for_each_possible_rcu(kvmuf_vms, vm, hnode, (unsigned long)kvm)
 		if (vm->kvm == kvm)
 			return vm;
 	return NULL;
@@ -420,6 +420,17 @@ struct kvmuf_ring_header *kvmuf_vm_ring_header(struct kvmuf_vm *vm, u32 ring)
 	return vm->ring_mem + ring * vm->ring_stride;
 }
 
+/* A fault-path counter, summed over the vCPU slots and the VM's shared atomics. */
+static u64 kvmuf_vm_stat(struct kvmuf_vm *vm, enum kvmuf_vcpu_stat i)
+{
+	u64 sum = atomic64_read(&vm->vcpu_stats[i]);
+	u32 v;
+
+	for (v = 0; v < vm->nr_vcpu_rings; v++)
+		sum += READ_ONCE(vm->slots[v].stats[i]);
+	return sum;
+}
+
 void kvmuf_vm_info(struct kvmuf_vm *vm, struct kvmuf_info *info)
 {
 	memset(info, 0, sizeof(*info));
@@ -430,29 +441,29 @@ void kvmuf_vm_info(struct kvmuf_vm *vm, struct kvmuf_info *info)
 	info->ring_stride = vm->ring_stride;
 	info->mmap_size = vm->ring_bytes;
 	info->nr_missing = atomic64_read(&vm->nr_missing);
-	info->faults = atomic64_read(&vm->stats.faults);
-	info->deduped = atomic64_read(&vm->stats.deduped);
-	info->parks = atomic64_read(&vm->stats.parks);
-	info->exits = atomic64_read(&vm->stats.exits);
-	info->resolved = atomic64_read(&vm->stats.resolved);
-	info->ring_waits = atomic64_read(&vm->stats.ring_waits);
+	info->faults = kvmuf_vm_stat(vm, KVMUF_STAT_FAULTS);
+	info->deduped = kvmuf_vm_stat(vm, KVMUF_STAT_DEDUPED);
+	info->parks = kvmuf_vm_stat(vm, KVMUF_STAT_PARKS);
+	info->exits = kvmuf_vm_stat(vm, KVMUF_STAT_EXITS);
+	info->resolved = atomic64_read(&vm->resolved);
+	info->ring_waits = kvmuf_vm_stat(vm, KVMUF_STAT_RING_WAITS);
 }
 
 void kvmuf_vm_stats(struct kvmuf_vm *vm, struct kvmuf_stats *st)
 {
 	memset(st, 0, sizeof(*st));
-	st->faults = atomic64_read(&vm->stats.faults);
-	st->deduped = atomic64_read(&vm->stats.deduped);
-	st->parks = atomic64_read(&vm->stats.parks);
-	st->exits = atomic64_read(&vm->stats.exits);
-	st->resolved = atomic64_read(&vm->stats.resolved);
-	st->ring_waits = atomic64_read(&vm->stats.ring_waits);
-	st->park_ns = atomic64_read(&vm->stats.park_ns);
-	st->wake_ns = atomic64_read(&vm->stats.wake_ns);
-	st->spin_hits = atomic64_read(&vm->stats.spin_hits);
-	st->continued = atomic64_read(&vm->stats.continued);
-	st->clamped = atomic64_read(&vm->stats.clamped);
-	st->recoveries_skipped = atomic64_read(&vm->stats.recoveries_skipped);
+	st->faults = kvmuf_vm_stat(vm, KVMUF_STAT_FAULTS);
+	st->deduped = kvmuf_vm_stat(vm, KVMUF_STAT_DEDUPED);
+	st->parks = kvmuf_vm_stat(vm, KVMUF_STAT_PARKS);
+	st->exits = kvmuf_vm_stat(vm, KVMUF_STAT_EXITS);
+	st->resolved = atomic64_read(&vm->resolved);
+	st->ring_waits = kvmuf_vm_stat(vm, KVMUF_STAT_RING_WAITS);
+	st->park_ns = kvmuf_vm_stat(vm, KVMUF_STAT_PARK_NS);
+	st->wake_ns = kvmuf_vm_stat(vm, KVMUF_STAT_WAKE_NS);
+	st->spin_hits = kvmuf_vm_stat(vm, KVMUF_STAT_SPIN_HITS);
+	st->continued = kvmuf_vm_stat(vm, KVMUF_STAT_CONTINUED);
+	st->clamped = kvmuf_vm_stat(vm, KVMUF_STAT_CLAMPED);
+	st->recoveries_skipped = atomic64_read(&vm->recoveries_skipped);
 }
 
 /* Module exit: every state holds a module reference, so none is left. */

@@ -1,37 +1,58 @@
 #!/usr/bin/env bash
 # make bench: boot a stock kernel under QEMU, run kvmuf-bench inside it (every mode, the
 # kselftest demand_paging_test method), bring the JSON back, plot it, print the table.
-#   scripts/bench.sh [LINE]            default 6.12
-#   KVMUF_BENCH_ARGS="-v 1,2,4,8,16 -b 1M -n 3 -s shmem"   what kvmuf-bench runs
-# Results: build/bench/<line>/bench.{json,dat,png,txt}. Inside TCG only ratios mean
-# anything; on real hardware run kvmuf-bench directly (see README).
+#   scripts/bench.sh [LINE [PROFILE...]]      default: 6.12, profiles "default dedicated"
+# Profiles (each one boot, results in build/bench/<line>/<profile>/bench.{txt,json,dat,png}):
+#   default    single-threaded TCG (the suite's setting), serving threads sleep when idle,
+#              no pinning
+#   dedicated  a serving CPU of its own: multi-threaded TCG (each guest CPU a host thread),
+#              vCPUs pinned to guest CPU 0 and the serving threads to CPU 1, which
+#              busy-poll (uffd: one reader for all memory; kvm-userfault: one server
+#              thread), park_spin_ns 200 us (KVM's halt_poll_ns); -K keeps one idle VM
+#              so that KVM's static keys are not re-patched between runs (QEMU's
+#              multi-threaded TCG mishandles that code patching: see README)
+# KVMUF_BENCH_ARGS replaces the workload part of the arguments (default below).
+# Inside TCG only ratios mean anything; on real hardware run kvmuf-bench directly.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
 . scripts/lib-cache.sh
 line=${1:-6.12}
-args=${KVMUF_BENCH_ARGS:--v 1,2,4,8,16 -b 1M -n 3 -s shmem}
-out=build/bench/$line
+shift || true
+profiles=("$@")
+[ ${#profiles[@]} -gt 0 ] || profiles=(default dedicated)
+workload=${KVMUF_BENCH_ARGS:--v 1,2,4,8,16 -b 4M -n 5 -s shmem -K}
 
 make -s tools guest
 scripts/fetch-kernels.sh "$line"
 make -s "build/$line/kvm_userfault.ko"
-rm -rf "$out" && mkdir -p "$out"
-echo "bench: kvmuf-bench $args, in a $line guest (TCG; only ratios are meaningful)" >&2
+kver=$(cat "$KVMUF_CACHE/kernels/$line/kver")
 status=0
-tests/vm/run-kernel.sh --suite tests/guest/bench.list --test-timeout 1500 --timeout 1800 \
-	--env "KVMUF_BENCH_ARGS=$args" --log "$out/console.log" "$line" >"$out/results.txt" || status=1
-cat "$out/results.txt"
-tests/vm/extract-files.sh "$out/console.log" "$out" || status=1
-# The human table, as kvmuf-bench printed it in the guest.
-sed -n '/^KVMUF-BEGIN bench-run$/,/^KVMUF-RESULT bench-run /p' "$out/console.log" |
-	sed -n 's/^  | //p' | grep -v '^KVMUF-FILE' >"$out/bench.txt"
-cat "$out/bench.txt"
-if [ -s "$out/bench.dat" ]; then
-	kver=$(cat "$KVMUF_CACHE/kernels/$line/kver")
-	# From the column header ("# vcpus<TAB>mode...") on; the line above it describes the run.
-	sed -n '/^# vcpus/,$p' "$out/bench.dat" >"$out/plot.dat"
-	gnuplot -e "dat='$out/plot.dat'; png='$out/bench.png'; title='kvm-userfault vs userfaultfd: $kver guest under QEMU TCG, kvmuf-bench $args'" \
-		scripts/bench-plot.gp && echo "plot: $out/bench.png"
-fi
+for profile in "${profiles[@]}"; do
+	spin='' tcg=single args=$workload
+	case $profile in
+	default) ;;
+	dedicated) tcg=multi spin=200000 args="$workload -p -a -c 0/1" ;;
+	*) echo "bench: unknown profile '$profile' (default, dedicated)" >&2; exit 2 ;;
+	esac
+	out=build/bench/$line/$profile
+	rm -rf "$out" && mkdir -p "$out"
+	echo "bench: $profile: kvmuf-bench $args, in a $line guest (TCG $tcg-threaded; only ratios are meaningful)" >&2
+	KVMUF_TCG_THREAD=$tcg tests/vm/run-kernel.sh --suite tests/guest/bench.list \
+		--test-timeout 2400 --timeout 2700 --env "KVMUF_BENCH_ARGS=$args" \
+		--env "KVMUF_PARK_SPIN_NS=$spin" --log "$out/console.log" "$line" \
+		>"$out/results.txt" || status=1
+	cat "$out/results.txt"
+	tests/vm/extract-files.sh "$out/console.log" "$out" || status=1
+	# The human table, as kvmuf-bench printed it in the guest.
+	sed -n '/^KVMUF-BEGIN bench-run$/,/^KVMUF-RESULT bench-run /p' "$out/console.log" |
+		sed -n 's/^  | //p' | grep -v '^KVMUF-FILE' >"$out/bench.txt"
+	cat "$out/bench.txt"
+	if [ -s "$out/bench.dat" ]; then
+		# From the column header ("# vcpus<TAB>mode...") on; the line above it describes the run.
+		sed -n '/^# vcpus/,$p' "$out/bench.dat" >"$out/plot.dat"
+		gnuplot -e "dat='$out/plot.dat'; png='$out/bench.png'; title='kvm-userfault vs userfaultfd ($profile): $kver guest, QEMU TCG, kvmuf-bench $args'" \
+			scripts/bench-plot.gp && echo "plot: $out/bench.png"
+	fi
+done
 exit $status

@@ -23,5 +23,5 @@ done
 bench_line=6.12
 case " ${lines[*]} " in *" $bench_line "*) ;; *) bench_line=${lines[0]} ;; esac
 echo "== kvm-userfault vs userfaultfd ($bench_line guest)"
-scripts/bench.sh "$bench_line" || status=1
+scripts/bench.sh "$bench_line" default || status=1
 exit $status

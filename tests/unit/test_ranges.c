@@ -395,7 +395,7 @@ static void frame_set(struct kvmuf_krange *r, u64 gfn, int missing)
 static void check_frames(const struct kvmuf_range_table *t, u64 gfn)
 {
 	for (unsigned int l = 0; l < KVMUF_NR_FRAME_LEVELS; l++) {
-		u64 size = 1ULL << kvmuf_frame_shift[l], start = gfn & ~(size - 1);
+		u64 size = 1ULL << kvmuf_frame_shift(l), start = gfn & ~(size - 1);
 		int want = model_span_missing(t, start, size);
 
 		CHECK(kvmuf_ranges_frame_missing(t, gfn, l) == want,

@@ -46,6 +46,8 @@ struct bench_opts {
 	enum kvmuf_backing backing;	/* -s anon|shmem */
 	enum kvmuf_thp thp;		/* -H */
 	int busy_poll;			/* -p: serving threads spin, never sleep */
+	int shmem_write;		/* -W: kvmuf-park on shmem installs with pwrite + RESOLVE */
+	int keepalive;			/* -K: one idle VM (attached) for the whole run */
 	int vcpu_cpus[MAX_PIN_CPUS];	/* -c: vCPU i on vcpu_cpus[i % nr_vcpu_cpus] */
 	unsigned int nr_vcpu_cpus;	/* 0: not pinned */
 	int serve_cpus[MAX_PIN_CPUS];	/* -c .../LIST: serving threads likewise */

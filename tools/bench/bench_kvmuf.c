@@ -15,9 +15,10 @@
  *
  * Pages are served in-process by the shared page server (tools/daemon/serve.c)
  * with -r worker threads in total: KVMUF_RESOLVE_COPY from the source pages
- * for anonymous memory; for shmem, pwrite() into the memfd (a new page-cache
- * page is not zeroed first; a daemon in another process holds the memfd too),
- * then KVMUF_RESOLVE. With -p the workers spin on their rings.
+ * (anonymous memory and shmem alike: one ioctl allocates, copies and maps the
+ * page in the VMM), or with -W for shmem pwrite() into the memfd (a new
+ * page-cache page is not zeroed first; a daemon in another process holds the
+ * memfd too), then KVMUF_RESOLVE. With -p the workers spin on their rings.
  *
  * Latency: the server's on_served callback gives, per fault, the end of the
  * resolve ioctl that served it; the ring entry's time_ns is CLOCK_MONOTONIC
@@ -214,7 +215,8 @@ int kv_setup(struct run_ctx *rc, struct kv_run **out)
 		kvmuf_vcpu_exit(k->k, i, NULL, NULL, &k->last_seq[i]);
 	if (rc->mode == MODE_KVMUF_MINOR && fill_page_cache(rc) < 0)
 		return -1;
-	if (mem->memfd >= 0) {
+	/* shmem: the server writes the pages (-W), or only resolves (kvmuf-minor). */
+	if (mem->memfd >= 0 && (rc->o->shmem_write || rc->mode == MODE_KVMUF_MINOR)) {
 		k->alias = mmap(NULL, k->size, PROT_READ | PROT_WRITE, MAP_SHARED, mem->memfd, 0);
 		if (k->alias == MAP_FAILED) {
 			k->alias = NULL;

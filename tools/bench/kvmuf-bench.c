@@ -127,8 +127,14 @@ static void usage(FILE *f)
 "              in total (kvmuf modes) (default 1)\n"
 "  -d USEC     artificial fetch delay per page: usleep in the uffd handler before the\n"
 "              copy, the kvm-userfault server's fetch_delay_us (default 0)\n"
+"  -W          kvmuf-park on shmem: install pages with pwrite() on the memfd, then\n"
+"              KVMUF_RESOLVE (default: KVMUF_RESOLVE_COPY, as for anonymous memory)\n"
 "  -p          busy-poll: uffd readers spin on read(), kvm-userfault server threads on\n"
 "              their rings; none sleeps (a CPU each)\n"
+"  -K          keep one idle VM (attached to kvm-userfault when it is loaded) for the\n"
+"              whole run, as a host that runs VMs has: the kernel static keys that the\n"
+"              first VM turns on (KVM's preempt notifiers, the module's hook) are not\n"
+"              flipped, i.e. kernel code is not patched, between runs\n"
 "  -c CPUS[/CPUS]  pin vCPU i to the i-th CPU of the first list (round robin), and the\n"
 "              serving threads (uffd readers, kvm-userfault workers) likewise to the\n"
 "              second, e.g. -c 0/1 or -c 0,1,2,3/4 (default: no pinning)\n"
@@ -262,7 +268,7 @@ static void parse_args(int argc, char **argv, struct bench_opts *o)
 		.timeout_s = DEFAULT_TIMEOUT,
 		.seed = DEFAULT_SEED,
 	};
-	while ((c = getopt_long(argc, argv, "m:v:b:n:s:H:Rar:d:pc:t:qh", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "m:v:b:n:s:H:Rar:d:pWKc:t:qh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'm': parse_modes(optarg, &o->modes); break;
 		case 'v': parse_vcpus(optarg, o); break;
@@ -295,6 +301,8 @@ static void parse_args(int argc, char **argv, struct bench_opts *o)
 				bad_usage("-H: need madvise, system or never");
 			break;
 		case 'p': o->busy_poll = 1; break;
+		case 'W': o->shmem_write = 1; break;
+		case 'K': o->keepalive = 1; break;
 		case 'c': parse_pinning(optarg, o); break;
 		case 'R': o->read_mode = 1; break;
 		case 'a': o->one_uffd = 1; break;
@@ -770,6 +778,40 @@ static void print_checks(struct bench *b, unsigned int nruns, unsigned int nok)
 		printf("  none fastest:  OK\n");
 }
 
+/* ---- -K: an idle VM for the whole run ---- */
+
+static struct kvmuf_vm *keepalive_vm;
+static struct kvmuf *keepalive_k;
+
+static int keepalive_start(struct bench *b)
+{
+	struct kvmuf_vm_config cfg = {
+		.nr_vcpus = 1, .bytes_per_vcpu = KVMUF_PAGE_SIZE, .backing = KVMUF_MEM_ANON,
+	};
+	int ret;
+
+	if (kvmuf_vm_create(&cfg, &keepalive_vm) != KVMUF_CREATE_OK) {
+		fprintf(stderr, PROG ": -K: cannot create the idle VM\n");
+		return -1;
+	}
+	if (!b->kv.usable)
+		return 0;
+	ret = kvmuf_open(&keepalive_k);
+	if (!ret)
+		ret = kvmuf_attach(keepalive_k, kvmuf_vm_fd(keepalive_vm), 0, 1, KVMUF_MIN_RING_ENTRIES);
+	if (ret) {
+		fprintf(stderr, PROG ": -K: cannot attach the idle VM: %s\n", kvmuf_strerror(ret));
+		return -1;
+	}
+	return 0;
+}
+
+static void keepalive_stop(void)
+{
+	kvmuf_close(keepalive_k);
+	kvmuf_vm_destroy(keepalive_vm);
+}
+
 /* ---- main ---- */
 
 static int build_source(struct kvmuf_snap *src, uint64_t npages, uint64_t seed)
@@ -864,6 +906,9 @@ static void print_header(struct bench *b)
 	       plural(o->readers, "reader", "readers"), o->one_uffd ? "" : " each", o->readers,
 	       plural(o->readers, "thread", "threads"), o->delay_us,
 	       o->busy_poll ? "serving threads busy-poll" : "serving threads sleep when idle");
+	if (o->keepalive)
+		printf("        an idle VM%s stays for the whole run (-K)\n",
+		       b->kv.usable ? ", attached to kvm-userfault," : "");
 	printf("host:   kernel %s, %s, %ld CPUs, %s, pinning: %s\n", b->host.kernel,
 	       b->host.cpu_model, b->host.host_cpus,
 	       b->host.hypervisor ? "under a hypervisor" : "no hypervisor flag",
@@ -972,6 +1017,8 @@ int main(int argc, char **argv)
 			}
 		}
 	signal(SIGALRM, on_alarm);
+	if (o->keepalive && keepalive_start(&b) < 0)
+		return EXIT_FAILURE;
 
 	/* Modes interleaved within each repetition: slow drifts hit them all alike. */
 	total = o->nr_vcounts * o->reps * nmodes;
@@ -1047,5 +1094,6 @@ int main(int argc, char **argv)
 	free(b.cells);
 	free(lat.ns);
 	munmap(src.map, src.map_size);
+	keepalive_stop();
 	return b.status;
 }
