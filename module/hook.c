@@ -21,6 +21,8 @@
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
 #include <linux/ftrace.h>
+#include <linux/kallsyms.h>
+#include <linux/string.h>
 #include <linux/utsname.h>
 
 #include "compat.h"
@@ -38,6 +40,7 @@ static void notrace kvmuf_memslot_flush_handler(unsigned long ip, unsigned long 
 struct kvmuf_hook {
 	const char *symbol;
 	void *tramp;			/* direct call target, or NULL for ops.func */
+	bool by_name;			/* filter by name, no kprobe to find the address */
 	struct ftrace_ops ops;
 	bool registered;
 };
@@ -48,25 +51,41 @@ static struct kvmuf_hook kvmuf_recover_hook = { .tramp = kvmuf_recover_tramp };
  * Permanent: registering it fails while ftrace is disabled (kernel.ftrace_enabled=0),
  * and that sysctl refuses to turn ftrace off while it is registered, since it would
  * silently remove every hook of ours, direct calls included, and fail open. (The
- * direct-call API sets the flags of its own ops.)
+ * direct-call API sets the flags of its own ops.) It is registered first, by name: the
+ * kprobes that find the other addresses misbehave on a kernel whose ftrace is off.
  */
 static struct kvmuf_hook kvmuf_flush_hook = {
 	.symbol = KVMUF_FLUSH_MEMSLOT_SYMBOL,
+	.by_name = true,
 	.ops.func = kvmuf_memslot_flush_handler,
 	.ops.flags = FTRACE_OPS_FL_PERMANENT,
 };
 
-static int kvmuf_hook_register(struct kvmuf_hook *h)
+/* The function's ftrace site, by address (a kprobe finds it) or by name. */
+static int kvmuf_hook_filter(struct kvmuf_hook *h)
 {
-	unsigned long target = kvmuf_lookup_symbol(h->symbol);
-	int ret;
+	unsigned long target;
+	char name[KSYM_NAME_LEN];
 
+	if (h->by_name) {
+		strscpy(name, h->symbol, sizeof(name));
+		return ftrace_set_filter(&h->ops, name, strlen(name), 0);
+	}
+	target = kvmuf_lookup_symbol(h->symbol);
 	if (!target) {
 		pr_err("cannot find %s in kvm.ko (kernel line %s)\n", h->symbol,
 		       kvmuf_kernel->line);
 		return -ENOENT;
 	}
-	ret = ftrace_set_filter_ip(&h->ops, target, 0, 0);
+	return ftrace_set_filter_ip(&h->ops, target, 0, 0);
+}
+
+static int kvmuf_hook_register(struct kvmuf_hook *h)
+{
+	int ret = kvmuf_hook_filter(h);
+
+	if (ret == -ENOENT)
+		return ret;
 	if (ret) {
 		pr_err("cannot trace %s: %d (is it ftrace-able on this build?)\n", h->symbol, ret);
 		return ret;

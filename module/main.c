@@ -2,7 +2,7 @@
 /*
  * kvm-userfault: KVM demand paging without userfaultfd, for stock kernels.
  *
- * Load order matters: the symbols and the hook must be in place before userspace can
+ * Load order matters: the hooks and the symbols must be in place before userspace can
  * open the device and attach a VM; unload undoes it in reverse.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
@@ -15,15 +15,17 @@ static int __init kvmuf_init(void)
 {
 	int ret;
 
-	ret = kvmuf_symbols_init();
-	if (ret)
-		return ret;
+	/* The hooks first: the first of them also checks that ftrace is on (hook.c). */
 	ret = kvmuf_hook_init();
 	if (ret)
 		return ret;
-	ret = kvmuf_dev_init();
+	ret = kvmuf_symbols_init();
+	if (!ret) {
+		ret = kvmuf_dev_init();
+		if (ret)
+			pr_err("cannot register /dev/%s: %d\n", KVMUF_DEVICE_NAME, ret);
+	}
 	if (ret) {
-		pr_err("cannot register /dev/%s: %d\n", KVMUF_DEVICE_NAME, ret);
 		kvmuf_hook_exit();
 		return ret;
 	}

@@ -55,6 +55,8 @@ static void test_attach_errors(int vm_fd)
 	struct kvmuf_info info;
 
 	CHECK(xioctl(dev, KVMUF_GET_INFO, &info) == -ENODEV, "info before attach");
+	CHECK(xioctl(dev, KVMUF_GET_STATS, &(struct kvmuf_stats){ 0 }) == -ENODEV,
+	      "stats before attach");
 	CHECK(mmap(NULL, 4096, PROT_READ, MAP_SHARED, dev, 0) == MAP_FAILED && errno == ENODEV,
 	      "mmap before attach");
 
@@ -214,6 +216,24 @@ static void test_copy_and_wait(int dev, const struct kvmuf_test_mem *mem)
 	free(src);
 }
 
+/* No vCPU runs here: every counter is zero but what the batches changed. */
+static void test_stats(int dev)
+{
+	struct kvmuf_stats st;
+	struct kvmuf_info info;
+
+	memset(&st, 0xff, sizeof(st));
+	CHECK(xioctl(dev, KVMUF_GET_STATS, &st) == 0, "stats");
+	CHECK(xioctl(dev, KVMUF_GET_INFO, &info) == 0, "info");
+	CHECK(!st.faults && !st.deduped && !st.parks && !st.exits && !st.park_ns &&
+	      !st.wake_ns && !st.spin_hits && !st.continued && !st.clamped &&
+	      !st.recoveries_skipped && st.resolved == info.resolved,
+	      "stats of a VM whose vCPUs never ran");
+	for (unsigned int i = 0; i < sizeof(st.reserved) / sizeof(st.reserved[0]); i++)
+		CHECK(st.reserved[i] == 0, "stats reserved[%u]", i);
+	CHECK(xioctl(dev, KVMUF_GET_STATS, NULL) == -EFAULT, "stats into NULL");
+}
+
 static void test_mmap(int dev)
 {
 	struct kvmuf_info info;
@@ -263,6 +283,7 @@ int main(void)
 
 	test_ranges_and_batches(dev, kvmuf_vm_test_mem(vm)->gpa >> 12, 64);
 	test_copy_and_wait(dev, kvmuf_vm_test_mem(vm));
+	test_stats(dev);
 	test_mmap(dev);
 
 	/* Several VMs at once: a second VM attaches on the second fd. */
