@@ -36,11 +36,12 @@ static void *kvmuf_copy_array(u64 uptr, u32 nr, size_t size)
 	return p;
 }
 
-static int kvmuf_check_batch_header(u32 flags, const u64 *reserved, unsigned int n)
+static int kvmuf_check_batch_header(u32 flags, u32 allowed, const u64 *reserved,
+				    unsigned int n)
 {
 	unsigned int i;
 
-	if (flags)
+	if (flags & ~allowed)
 		return -EINVAL;
 	for (i = 0; i < n; i++)
 		if (reserved[i])
@@ -66,6 +67,8 @@ static int kvmuf_check_spans(struct kvmuf_vm *vm, const struct kvmuf_gfn_range *
 }
 
 enum kvmuf_batch_op { KVMUF_OP_SET_MISSING, KVMUF_OP_RESOLVE };
+
+static void kvmuf_populate(struct kvmuf_vm *vm, const struct kvmuf_gfn_range *g, u32 nr);
 
 /* GFNs in a 2 MiB frame: the unit of the batch loops (one frame count per step). */
 #define KVMUF_FRAME_GFNS	BIT_ULL(9)
@@ -158,7 +161,8 @@ static long kvmuf_ioctl_batch(struct kvmuf_vm *vm, struct kvmuf_batch __user *ub
 
 	if (copy_from_user(&b, ubatch, sizeof(b)))
 		return -EFAULT;
-	ret = kvmuf_check_batch_header(b.flags, b.reserved, ARRAY_SIZE(b.reserved));
+	ret = kvmuf_check_batch_header(b.flags, op == KVMUF_OP_RESOLVE ? KVMUF_RESOLVE_POPULATE : 0,
+				       b.reserved, ARRAY_SIZE(b.reserved));
 	if (ret)
 		return ret;
 	g = kvmuf_copy_array(b.ranges, b.nr, sizeof(*g));
@@ -168,6 +172,8 @@ static long kvmuf_ioctl_batch(struct kvmuf_vm *vm, struct kvmuf_batch __user *ub
 	if (ret)
 		goto out;
 
+	if (b.flags & KVMUF_RESOLVE_POPULATE)
+		kvmuf_populate(vm, g, b.nr);
 	for (i = 0; i < b.nr && !ret; i++)
 		ret = kvmuf_apply_range(vm, &g[i], op, &changed, &unchanged);
 	if (op == KVMUF_OP_SET_MISSING) {
@@ -241,6 +247,60 @@ static int kvmuf_copy_to_vmm(struct mm_struct *mm, unsigned long hva,
 		put_page(pages[i]);
 	}
 	return ret ? ret : (got == n ? 0 : -EFAULT);
+}
+
+/*
+ * Map n pages at hva in the VMM's page tables, writable where the mapping is shared and
+ * writable (a private mapping is never written: that would copy-on-write its pages).
+ * Best effort: whatever cannot be mapped now, the vCPU's own fault-in maps.
+ */
+static void kvmuf_populate_run(struct mm_struct *mm, unsigned long hva, u64 n)
+{
+	struct page *pages[KVMUF_COPY_CHUNK];
+
+	while (n) {
+		unsigned int chunk = min_t(u64, n, KVMUF_COPY_CHUNK), gup_flags = 0;
+		struct vm_area_struct *vma;
+		long got, i;
+
+		mmap_read_lock(mm);
+		vma = vma_lookup(mm, hva);
+		if (vma && (vma->vm_flags & (VM_SHARED | VM_WRITE)) == (VM_SHARED | VM_WRITE))
+			gup_flags = FOLL_WRITE;
+		got = vma ? kvmuf_gup_remote(mm, hva, chunk, gup_flags, pages) : -EFAULT;
+		mmap_read_unlock(mm);
+		for (i = 0; i < got; i++)
+			put_page(pages[i]);
+		if (got <= 0)
+			return;
+		hva += got * PAGE_SIZE;
+		n -= got;
+		cond_resched();
+	}
+}
+
+/* KVMUF_RESOLVE_POPULATE: map each element's pages in the VMM, memslot by memslot. */
+static void kvmuf_populate(struct kvmuf_vm *vm, const struct kvmuf_gfn_range *g, u32 nr)
+{
+	struct mm_struct *mm = vm->kvm->mm;
+	u32 i;
+
+	if (!mmget_not_zero(mm))
+		return;
+	for (i = 0; i < nr; i++) {
+		u64 gfn = g[i].gfn, end = g[i].gfn + g[i].npages, left;
+		unsigned long hva;
+
+		while (gfn < end && !kvmuf_gfn_to_hva(vm->kvm, gfn, &hva, &left)) {
+			left = min(left, end - gfn);
+			kvmuf_populate_run(mm, hva, left);
+			gfn += left;
+			if (fatal_signal_pending(current))
+				goto out;
+		}
+	}
+out:
+	mmput(mm);
 }
 
 static int kvmuf_check_copies(struct kvmuf_vm *vm, const struct kvmuf_copy *c, u32 nr)
@@ -349,7 +409,7 @@ long kvmuf_ioctl_resolve_copy(struct kvmuf_vm *vm, struct kvmuf_copy_batch __use
 
 	if (copy_from_user(&b, ubatch, sizeof(b)))
 		return -EFAULT;
-	ret = kvmuf_check_batch_header(b.flags, b.reserved, ARRAY_SIZE(b.reserved));
+	ret = kvmuf_check_batch_header(b.flags, 0, b.reserved, ARRAY_SIZE(b.reserved));
 	if (ret)
 		return ret;
 	c = kvmuf_copy_array(b.copies, b.nr, sizeof(*c));

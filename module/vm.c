@@ -431,24 +431,6 @@ static u64 kvmuf_vm_stat(struct kvmuf_vm *vm, enum kvmuf_vcpu_stat i)
 	return sum;
 }
 
-void kvmuf_vm_info(struct kvmuf_vm *vm, struct kvmuf_info *info)
-{
-	memset(info, 0, sizeof(*info));
-	info->api_version = KVMUF_API_VERSION;
-	info->flags = vm->flags;
-	info->nr_rings = vm->nr_vcpu_rings + 1;
-	info->ring_entries = vm->ring_entries;
-	info->ring_stride = vm->ring_stride;
-	info->mmap_size = vm->ring_bytes;
-	info->nr_missing = atomic64_read(&vm->nr_missing);
-	info->faults = kvmuf_vm_stat(vm, KVMUF_STAT_FAULTS);
-	info->deduped = kvmuf_vm_stat(vm, KVMUF_STAT_DEDUPED);
-	info->parks = kvmuf_vm_stat(vm, KVMUF_STAT_PARKS);
-	info->exits = kvmuf_vm_stat(vm, KVMUF_STAT_EXITS);
-	info->resolved = atomic64_read(&vm->resolved);
-	info->ring_waits = kvmuf_vm_stat(vm, KVMUF_STAT_RING_WAITS);
-}
-
 void kvmuf_vm_stats(struct kvmuf_vm *vm, struct kvmuf_stats *st)
 {
 	memset(st, 0, sizeof(*st));
@@ -464,6 +446,27 @@ void kvmuf_vm_stats(struct kvmuf_vm *vm, struct kvmuf_stats *st)
 	st->continued = kvmuf_vm_stat(vm, KVMUF_STAT_CONTINUED);
 	st->clamped = kvmuf_vm_stat(vm, KVMUF_STAT_CLAMPED);
 	st->recoveries_skipped = atomic64_read(&vm->recoveries_skipped);
+}
+
+void kvmuf_vm_info(struct kvmuf_vm *vm, struct kvmuf_info *info)
+{
+	struct kvmuf_stats st;
+
+	kvmuf_vm_stats(vm, &st);
+	memset(info, 0, sizeof(*info));
+	info->api_version = KVMUF_API_VERSION;
+	info->flags = vm->flags;
+	info->nr_rings = vm->nr_vcpu_rings + 1;
+	info->ring_entries = vm->ring_entries;
+	info->ring_stride = vm->ring_stride;
+	info->mmap_size = vm->ring_bytes;
+	info->nr_missing = atomic64_read(&vm->nr_missing);
+	info->faults = st.faults;
+	info->deduped = st.deduped;
+	info->parks = st.parks;
+	info->exits = st.exits;
+	info->resolved = st.resolved;
+	info->ring_waits = st.ring_waits;
 }
 
 /* Module exit: every state holds a module reference, so none is left. */

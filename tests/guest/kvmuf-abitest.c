@@ -173,6 +173,16 @@ static void test_ranges_and_batches(int dev, uint64_t base, uint64_t npages)
 	CHECK(xioctl(dev, KVMUF_RESOLVE, &b) == 0 && b.changed == 2 && b.unchanged == 2,
 	      "resolve is harmless on present GFNs and says so");
 	CHECK(nr_missing(dev) == 10, "10 missing after resolve");
+	g[0] = (struct kvmuf_gfn_range){ base + 8, 2 };
+	b = batch(g, 1);
+	b.flags = KVMUF_RESOLVE_POPULATE << 1;
+	CHECK(xioctl(dev, KVMUF_RESOLVE, &b) == -EINVAL, "unknown resolve flag");
+	CHECK(nr_missing(dev) == 10, "a refused resolve changed something");
+	b.flags = KVMUF_RESOLVE_POPULATE;
+	CHECK(xioctl(dev, KVMUF_RESOLVE, &b) == 0 && b.changed == 2 && b.unchanged == 0,
+	      "resolve with populate: changed %llu unchanged %llu",
+	      (unsigned long long)b.changed, (unsigned long long)b.unchanged);
+	CHECK(nr_missing(dev) == 8, "8 missing after resolve with populate");
 }
 
 static void test_copy_and_wait(int dev, const struct kvmuf_test_mem *mem)

@@ -36,6 +36,7 @@ static struct {
 	struct kvmuf_info info;		/* what GET_INFO answers */
 	struct kvmuf_attach attach;	/* the last ATTACH */
 	struct kvmuf_range range;	/* the last ADD_RANGE */
+	uint32_t last_flags;		/* of the last SET_MISSING / RESOLVE */
 	struct kvmuf_wait wait;		/* the last WAIT */
 	unsigned int batch_calls;	/* SET_MISSING / RESOLVE / RESOLVE_COPY */
 	unsigned int fail_at;		/* fail that batch call with EFAULT (0: never) */
@@ -90,9 +91,11 @@ static int fake_batch(unsigned long req, void *arg)
 		struct kvmuf_batch *b = arg;
 		const struct kvmuf_gfn_range *r = (const void *)(uintptr_t)b->ranges;
 
-		if (b->nr < 1 || b->nr > KVMUF_MAX_BATCH || b->flags || !zero(b->reserved,
-		    sizeof(b->reserved)))
+		if (b->nr < 1 || b->nr > KVMUF_MAX_BATCH ||
+		    (b->flags & ~(req == KVMUF_RESOLVE ? KVMUF_RESOLVE_POPULATE : 0U)) ||
+		    !zero(b->reserved, sizeof(b->reserved)))
 			return fake.bad_args++, fail(EINVAL);
+		fake.last_flags = b->flags;
 		b->changed = b->unchanged = 0;
 		for (uint32_t i = 0; i < b->nr; i++) {
 			if (r[i].gfn != fake.next_gfn++)
@@ -442,7 +445,15 @@ static void test_batches(struct kvmuf *k)
 	fake.batch_calls = 0;
 	fake.next_gfn = 0;
 	ret = kvmuf_resolve(k, r, nr, NULL, NULL);
-	CHECK(ret == 0 && fake.batch_calls == 3 && fake.last_req == KVMUF_RESOLVE, "resolve");
+	CHECK(ret == 0 && fake.batch_calls == 3 && fake.last_req == KVMUF_RESOLVE &&
+	      fake.last_flags == 0, "resolve");
+
+	fake.batch_calls = 0;
+	fake.next_gfn = 0;
+	ret = kvmuf_resolve_flags(k, r, nr, KVMUF_RESOLVE_POPULATE, &changed, NULL);
+	CHECK(ret == 0 && fake.batch_calls == 3 && fake.last_req == KVMUF_RESOLVE &&
+	      fake.last_flags == KVMUF_RESOLVE_POPULATE && changed == pages,
+	      "resolve_flags: every chunk carries the flag");
 
 	fake.batch_calls = 0;
 	fake.next_gfn = 0;

@@ -240,6 +240,7 @@ int kv_setup(struct run_ctx *rc, struct kv_run **out)
 			.use_mem_fd = k->alias != NULL,
 			.mem_fd = mem->memfd,
 			.data_in_place = rc->mode == MODE_KVMUF_MINOR,
+			.populate = 1,	/* as UFFDIO_CONTINUE/COPY: the server maps the PTEs */
 			.busy_poll = rc->o->busy_poll,
 			.cpus = rc->o->serve_cpus,
 			.nr_cpus = rc->o->nr_serve_cpus,

@@ -246,31 +246,43 @@ static int reader_epoll(struct reader *r)
 	return ep;
 }
 
-/* -p: read() the (non-blocking) uffd in a loop, never sleep; stop when told. */
-static void reader_spin(struct reader *r)
+/*
+ * Read one message from the (non-blocking) uffd and answer it: 1 if there was one, 0 if
+ * there was none (another reader took it), -1 on a read error (noted).
+ */
+static int read_and_answer(struct reader *r)
 {
 	struct uffd_run *u = r->u;
+	struct uffd_msg msg;
+	ssize_t n = read(r->uffd, &msg, sizeof(msg));
+	uint64_t t0;
 
-	while (!atomic_load_explicit(&u->stop, memory_order_relaxed)) {
-		struct uffd_msg msg;
-		ssize_t n = read(r->uffd, &msg, sizeof(msg));
-		uint64_t t0;
+	if (n < 0) {
+		if (errno == EAGAIN || errno == EINTR)
+			return 0;
+		note_error(u, errno);
+		return -1;
+	}
+	t0 = now_ns();
+	if (n != sizeof(msg) || msg.event != UFFD_EVENT_PAGEFAULT) {
+		note_error(u, EPROTO);
+		return 1;
+	}
+	atomic_fetch_add(&u->faults, 1);
+	handle(u, r->uffd, msg.arg.pagefault.address, t0);
+	return 1;
+}
 
-		if (n < 0) {
-			if (errno == EAGAIN || errno == EINTR) {
-				cpu_relax();
-				continue;
-			}
-			note_error(u, errno);
+/* -p: read() the uffd in a loop, never sleep; stop when told. */
+static void reader_spin(struct reader *r)
+{
+	while (!atomic_load_explicit(&r->u->stop, memory_order_relaxed)) {
+		int got = read_and_answer(r);
+
+		if (got < 0)
 			return;
-		}
-		t0 = now_ns();
-		if (n != sizeof(msg) || msg.event != UFFD_EVENT_PAGEFAULT) {
-			note_error(u, EPROTO);
-			continue;
-		}
-		atomic_fetch_add(&u->faults, 1);
-		handle(u, r->uffd, msg.arg.pagefault.address, t0);
+		if (!got)
+			cpu_relax();
 	}
 }
 
@@ -296,9 +308,6 @@ static void *reader_main(void *arg)
 	}
 	for (;;) {
 		struct epoll_event ev;
-		struct uffd_msg msg;
-		uint64_t t0;
-		ssize_t n;
 		int got = epoll_wait(ep, &ev, 1, -1);
 
 		if (got < 0) {
@@ -315,21 +324,8 @@ static void *reader_main(void *arg)
 			note_error(u, EIO);
 			break;
 		}
-		n = read(r->uffd, &msg, sizeof(msg));
-		if (n < 0) {
-			/* With several readers, another one took the message. */
-			if (errno == EAGAIN || errno == EINTR)
-				continue;
-			note_error(u, errno);
+		if (read_and_answer(r) < 0)
 			break;
-		}
-		t0 = now_ns();
-		if (n != sizeof(msg) || msg.event != UFFD_EVENT_PAGEFAULT) {
-			note_error(u, EPROTO);
-			continue;
-		}
-		atomic_fetch_add(&u->faults, 1);
-		handle(u, r->uffd, msg.arg.pagefault.address, t0);
 	}
 	close(ep);
 	atomic_store(&u->fatal, 1);

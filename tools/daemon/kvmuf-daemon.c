@@ -492,6 +492,7 @@ int main(int argc, char **argv)
 		.snap_data = ss.snap.data,
 		.mem = ss.mem,
 		.use_mem_fd = ss.mem != NULL,
+		.populate = ss.mem != NULL,
 		.mem_fd = ss.mem_fd,
 		.mem_fd_offset = ss.h.memfd_offset,
 		.busy_poll = opt.busy_poll,

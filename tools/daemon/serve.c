@@ -79,10 +79,10 @@ static size_t lib_consume(void *ctx, unsigned int ring, struct kvmuf_fault *out,
 	return kvmuf_ring_consume(ctx, ring, out, max);
 }
 
-static int lib_resolve(void *ctx, const struct kvmuf_gfn_range *r, size_t nr,
+static int lib_resolve(void *ctx, const struct kvmuf_gfn_range *r, size_t nr, uint32_t flags,
 		       uint64_t *changed, uint64_t *unchanged)
 {
-	return kvmuf_resolve(ctx, r, nr, changed, unchanged);
+	return kvmuf_resolve_flags(ctx, r, nr, flags, changed, unchanged);
 }
 
 static int lib_resolve_copy(void *ctx, const struct kvmuf_copy *c, size_t nr,
@@ -212,7 +212,9 @@ static void flush(struct worker *w)
 		return;
 	start = now_ns();
 	if (s->cfg.mem)
-		ret = s->ops.resolve(s->ctx, w->ranges, w->nr, &changed, &unchanged);
+		ret = s->ops.resolve(s->ctx, w->ranges, w->nr,
+				     s->cfg.populate ? KVMUF_RESOLVE_POPULATE : 0, &changed,
+				     &unchanged);
 	else
 		ret = s->ops.resolve_copy(s->ctx, w->copies, w->nr, &changed,
 					  &unchanged);

@@ -37,7 +37,7 @@
 struct kvmuf_serve_ops {
 	size_t (*consume)(void *ctx, unsigned int ring, struct kvmuf_fault *out,
 			  size_t max);
-	int (*resolve)(void *ctx, const struct kvmuf_gfn_range *r, size_t nr,
+	int (*resolve)(void *ctx, const struct kvmuf_gfn_range *r, size_t nr, uint32_t flags,
 		       uint64_t *changed, uint64_t *unchanged);
 	int (*resolve_copy)(void *ctx, const struct kvmuf_copy *c, size_t nr,
 			    uint64_t *changed, uint64_t *unchanged);
@@ -79,6 +79,9 @@ struct kvmuf_server_config {
 	int mem_fd;				/* the memfd behind mem */
 	uint64_t mem_fd_offset;			/* memfd offset of mem_base_gfn */
 	int data_in_place;			/* with mem: resolve only, write nothing */
+	int populate;				/* with mem: KVMUF_RESOLVE_POPULATE (the
+						 * VMM's page tables are filled by the
+						 * server, not by the vCPU) */
 	int busy_poll;				/* spin on the rings instead of poll() */
 	const int *cpus;			/* pin worker w to cpus[w % nr_cpus] */
 	unsigned int nr_cpus;			/* 0: no pinning */

@@ -412,6 +412,7 @@ struct fake_dev {
 	atomic_ullong bad_src, bad_data, max_nr, elements, pages_in_elements;
 	atomic_int detach;			/* poll and resolve: -ENODEV */
 	atomic_int fail_next;			/* next resolve returns this */
+	atomic_uint resolves, populating;	/* RESOLVE calls, those with POPULATE */
 };
 
 static void fake_init(struct fake_dev *d, unsigned int nr_rings, uint32_t entries,
@@ -548,7 +549,7 @@ static int fake_resolve_copy(void *ctx, const struct kvmuf_copy *c, size_t nr,
 	return 0;
 }
 
-static int fake_resolve(void *ctx, const struct kvmuf_gfn_range *r, size_t nr,
+static int fake_resolve(void *ctx, const struct kvmuf_gfn_range *r, size_t nr, uint32_t flags,
 			uint64_t *changed, uint64_t *unchanged)
 {
 	struct fake_dev *d = ctx;
@@ -558,6 +559,9 @@ static int fake_resolve(void *ctx, const struct kvmuf_gfn_range *r, size_t nr,
 		return -ENODEV;
 	if (fail)
 		return fail;
+	atomic_fetch_add(&d->resolves, 1);
+	if (flags == KVMUF_RESOLVE_POPULATE)
+		atomic_fetch_add(&d->populating, 1);
 	note_batch(d, nr);
 	*changed = *unchanged = 0;
 	for (size_t i = 0; i < nr; i++) {
@@ -611,6 +615,7 @@ static struct kvmuf_server *start(struct fake_dev *d, unsigned int threads, void
 		.geom = d->geom,
 		.snap_data = d->snap_data,
 		.mem = mem,
+		.populate = mem != NULL,
 		.poll_ms = 50,
 		.log_prefix = NULL,
 	};
@@ -810,6 +815,9 @@ static void test_server_memfd(void)
 	CHECK(mem[5 * PAGE] == 0xaa && mem[6 * PAGE - 1] == 0xaa,
 	      "memfd: duplicate overwrote a served page");
 	CHECK(atomic_load(&d.bad_data) == 0, "memfd: data not in place before RESOLVE");
+	CHECK(atomic_load(&d.resolves) > 0 && atomic_load(&d.populating) == atomic_load(&d.resolves),
+	      "memfd: %u of %u RESOLVE calls asked to populate", atomic_load(&d.populating),
+	      atomic_load(&d.resolves));
 	check_ownership(&d, 2);
 	fake_destroy(&d);
 	free(mem);

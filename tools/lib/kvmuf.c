@@ -249,7 +249,7 @@ KVMUF_PUBLIC int kvmuf_add_range(struct kvmuf *k, uint64_t gfn, uint64_t npages,
 }
 
 static int kvmuf_batch_call(struct kvmuf *k, unsigned long req, const struct kvmuf_gfn_range *r,
-			    size_t nr, uint64_t *changed, uint64_t *unchanged)
+			    size_t nr, uint32_t flags, uint64_t *changed, uint64_t *unchanged)
 {
 	uint64_t sum_changed = 0, sum_unchanged = 0;
 	int ret = 0;
@@ -265,6 +265,7 @@ static int kvmuf_batch_call(struct kvmuf *k, unsigned long req, const struct kvm
 		memset(&b, 0, sizeof(b));
 		b.ranges = (uintptr_t)r;
 		b.nr = n;
+		b.flags = flags;
 		ret = kvmuf_ioctl(k, req, &b);
 		if (ret < 0)
 			break;
@@ -284,13 +285,20 @@ static int kvmuf_batch_call(struct kvmuf *k, unsigned long req, const struct kvm
 KVMUF_PUBLIC int kvmuf_set_missing(struct kvmuf *k, const struct kvmuf_gfn_range *r, size_t nr,
 				   uint64_t *changed, uint64_t *unchanged)
 {
-	return kvmuf_batch_call(k, KVMUF_SET_MISSING, r, nr, changed, unchanged);
+	return kvmuf_batch_call(k, KVMUF_SET_MISSING, r, nr, 0, changed, unchanged);
 }
 
 KVMUF_PUBLIC int kvmuf_resolve(struct kvmuf *k, const struct kvmuf_gfn_range *r, size_t nr,
 			       uint64_t *changed, uint64_t *unchanged)
 {
-	return kvmuf_batch_call(k, KVMUF_RESOLVE, r, nr, changed, unchanged);
+	return kvmuf_batch_call(k, KVMUF_RESOLVE, r, nr, 0, changed, unchanged);
+}
+
+KVMUF_PUBLIC int kvmuf_resolve_flags(struct kvmuf *k, const struct kvmuf_gfn_range *r,
+				     size_t nr, uint32_t flags, uint64_t *changed,
+				     uint64_t *unchanged)
+{
+	return kvmuf_batch_call(k, KVMUF_RESOLVE, r, nr, flags, changed, unchanged);
 }
 
 KVMUF_PUBLIC int kvmuf_resolve_copy(struct kvmuf *k, const struct kvmuf_copy *c, size_t nr,

@@ -121,6 +121,11 @@ KVMUF_PUBLIC int kvmuf_resolve(struct kvmuf *k, const struct kvmuf_gfn_range *r,
 KVMUF_PUBLIC int kvmuf_resolve_copy(struct kvmuf *k, const struct kvmuf_copy *c, size_t nr,
 				    uint64_t *changed, uint64_t *unchanged);
 
+/* KVMUF_RESOLVE with flags (KVMUF_RESOLVE_POPULATE: map the pages in the VMM first). */
+KVMUF_PUBLIC int kvmuf_resolve_flags(struct kvmuf *k, const struct kvmuf_gfn_range *r,
+				     size_t nr, uint32_t flags, uint64_t *changed,
+				     uint64_t *unchanged);
+
 /* KVMUF_WAIT: 0 once gfn is not missing, -ETIMEDOUT, -EINTR, -ENODEV. 0 ms: forever. */
 KVMUF_PUBLIC int kvmuf_wait(struct kvmuf *k, uint64_t gfn, uint32_t timeout_ms);
 

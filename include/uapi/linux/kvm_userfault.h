@@ -168,7 +168,14 @@ struct kvmuf_range {
  * caller has installed the data already, e.g. written it through its own MAP_SHARED
  * mapping of the guest memfd). A GFN already in the requested state is harmless: it is
  * counted in `unchanged`.
+ *
+ * KVMUF_RESOLVE_POPULATE (RESOLVE only): before the bits are cleared, map the pages in
+ * the VMM's page tables (writable where its mapping is shared and writable), as
+ * UFFDIO_CONTINUE does: the woken vCPU then finds them mapped, and that work is done by
+ * the resolving thread (the daemon's CPU) rather than the vCPU. A page that cannot be
+ * mapped now is still resolved; the vCPU maps it itself.
  */
+#define KVMUF_RESOLVE_POPULATE	(1U << 0)
 struct kvmuf_gfn_range {
 	__u64 gfn;
 	__u64 npages;
@@ -177,7 +184,7 @@ struct kvmuf_gfn_range {
 struct kvmuf_batch {
 	__u64 ranges;		/* user pointer to struct kvmuf_gfn_range[nr] */
 	__u32 nr;		/* 1..KVMUF_MAX_BATCH */
-	__u32 flags;		/* must be zero */
+	__u32 flags;		/* RESOLVE: KVMUF_RESOLVE_*; SET_MISSING: zero */
 	__u64 changed;		/* out: GFNs whose state changed */
 	__u64 unchanged;	/* out: GFNs already in that state */
 	__u64 reserved[2];	/* must be zero */
