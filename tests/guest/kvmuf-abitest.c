@@ -183,6 +183,9 @@ static void test_ranges_and_batches(int dev, uint64_t base, uint64_t npages)
 	      "resolve with populate: changed %llu unchanged %llu",
 	      (unsigned long long)b.changed, (unsigned long long)b.unchanged);
 	CHECK(nr_missing(dev) == 8, "8 missing after resolve with populate");
+	b.flags = 0;
+	CHECK(xioctl(dev, KVMUF_SET_MISSING, &b) == 0 && b.changed == 2 && nr_missing(dev) == 10,
+	      "missing again, as the tests below expect");
 }
 
 static void test_copy_and_wait(int dev, const struct kvmuf_test_mem *mem)
