@@ -129,6 +129,12 @@ grep -q 'serving threads busy-poll$' "$tmp/busy.out" || fail "busy: the header d
 run badpin -m none -v 1 -b 64K -n 1 -c 0,x
 [ $rc -eq 2 ] && grep -q -- '-c: need CPU numbers' "$tmp/badpin.err" ||
 	fail "-c 0,x: exit $rc, expected 2 with a message"
+run badrange -m none -v 1 -b 64K -n 1 -c 3-1
+[ $rc -eq 2 ] && grep -q -- '-c: bad CPU range' "$tmp/badrange.err" ||
+	fail "-c 3-1: exit $rc, expected 2 with a message"
+run range -m none -v 2 -b 64K -n 1 -c 0-1/1
+[ $rc -eq 0 ] && grep -q 'pinning: vCPUs on 0,1; serving threads on 1$' "$tmp/range.out" ||
+	fail "-c 0-1/1: exit $rc, or the header does not show CPUs 0,1"
 
 # --baseline: a JSON of -m none, read back.
 run base -m none -v 1,2 -b 256K -n 1 --json "$tmp/base.json"

@@ -137,7 +137,7 @@ static void usage(FILE *f)
 "              flipped, i.e. kernel code is not patched, between runs\n"
 "  -c CPUS[/CPUS]  pin vCPU i to the i-th CPU of the first list (round robin), and the\n"
 "              serving threads (uffd readers, kvm-userfault workers) likewise to the\n"
-"              second, e.g. -c 0/1 or -c 0,1,2,3/4 (default: no pinning)\n"
+"              second, e.g. -c 0/1 or -c 0-3/4,5 (default: no pinning)\n"
 "  --json FILE      configuration, every figure and every repetition\n"
 "  --dat FILE       gnuplot table: one row per vCPU count, one column per mode (overall\n"
 "                   pages/s, NaN where skipped or failed), '#' header lines\n"
@@ -214,20 +214,27 @@ static void parse_vcpus(const char *arg, struct bench_opts *o)
 	}
 }
 
-/* "0,1,2": CPU numbers into cpus[], at most MAX_PIN_CPUS; what is left after the list. */
+/* "0,2-5": CPU numbers into cpus[], at most MAX_PIN_CPUS; what is left after the list. */
 static const char *parse_cpu_list(const char *p, int *cpus, unsigned int *n)
 {
 	*n = 0;
 	for (;;) {
-		uint64_t v;
+		uint64_t lo, hi;
 		char *end;
 
-		if (cli_parse_u64(p, 10, &v, &end) < 0 || v >= CPU_SETSIZE ||
-		    (*end && *end != ',' && *end != '/'))
-			bad_usage("-c: need CPU numbers, e.g. -c 0,1/2");
-		if (*n == MAX_PIN_CPUS)
-			bad_usage("-c: at most %d CPUs per list", MAX_PIN_CPUS);
-		cpus[(*n)++] = (int)v;
+		if (cli_parse_u64(p, 10, &lo, &end) < 0 || lo >= CPU_SETSIZE)
+			bad_usage("-c: need CPU numbers or ranges, e.g. -c 0,1/2 or -c 0-3/4");
+		hi = lo;
+		if (*end == '-' &&
+		    (cli_parse_u64(end + 1, 10, &hi, &end) < 0 || hi < lo || hi >= CPU_SETSIZE))
+			bad_usage("-c: bad CPU range, e.g. 0-3");
+		if (*end && *end != ',' && *end != '/')
+			bad_usage("-c: need CPU numbers or ranges, e.g. -c 0,1/2 or -c 0-3/4");
+		for (uint64_t c = lo; c <= hi; c++) {
+			if (*n == MAX_PIN_CPUS)
+				bad_usage("-c: at most %d CPUs per list", MAX_PIN_CPUS);
+			cpus[(*n)++] = (int)c;
+		}
 		if (*end != ',')
 			return end;
 		p = end + 1;
