@@ -11,7 +11,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/userfaultfd.h>
+#include <poll.h>
 #include <sys/eventfd.h>
+#include <sys/ioctl.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -21,6 +24,7 @@
 #define MERGE_MAX	1024		/* pages per batch element */
 #define PENDING_MAX	1024		/* faults per batch with on_served */
 #define NO_GFN		UINT64_MAX
+#define UFFD_MSGS	32		/* userfaultfd messages per read() */
 
 struct worker {
 	struct kvmuf_server *s;
@@ -46,12 +50,14 @@ struct kvmuf_server {
 	unsigned int started;
 	struct worker *workers;
 	_Atomic uint64_t *served_bits;	/* one bit per guest memory page */
+	_Atomic uint64_t *uffd_bits;	/* ... that userfaultfd asked for first */
 	int done_fd;
 	atomic_int stop;
 	atomic_int done;
 	atomic_int detached;
 	atomic_uint logged;
 	_Atomic uint64_t faults, served, unchanged, duplicates, out_of_range;
+	_Atomic uint64_t uffd_faults, uffd_served, both;
 	_Atomic uint64_t errors, batches;
 	_Atomic uint64_t queue_ns, serve_ns, resolve_ns, timed;
 	_Atomic uint64_t first_oor_gfn, first_dup_gfn;
@@ -91,9 +97,22 @@ static int lib_resolve_copy(void *ctx, const struct kvmuf_copy *c, size_t nr,
 	return kvmuf_resolve_copy(ctx, c, nr, changed, unchanged);
 }
 
-static int lib_poll(void *ctx, int timeout_ms)
+static int lib_poll(void *ctx, int extra_fd, int timeout_ms)
 {
-	return kvmuf_poll(ctx, timeout_ms);
+	struct pollfd p[2] = {
+		{ .fd = kvmuf_fd(ctx), .events = POLLIN },
+		{ .fd = extra_fd, .events = POLLIN },
+	};
+	int ret;
+
+	if (extra_fd < 0)
+		return kvmuf_poll(ctx, timeout_ms);
+	ret = poll(p, 2, timeout_ms);
+	if (ret < 0)
+		return -errno;
+	if (p[0].revents & (POLLHUP | POLLERR | POLLNVAL))
+		return -ENODEV;
+	return ret > 0;
 }
 
 static const struct kvmuf_serve_ops lib_ops = {
@@ -203,18 +222,16 @@ static void finish(struct kvmuf_server *s)
 static void flush(struct worker *w)
 {
 	struct kvmuf_server *s = w->s;
-	uint64_t changed = 0, unchanged = 0, done;
-	int ret;
-
-	uint64_t start;
+	uint64_t changed = 0, unchanged = 0, done, start;
+	int ranges = s->cfg.mem || s->cfg.use_uffd, ret;
 
 	if (!w->nr)
 		return;
 	start = now_ns();
-	if (s->cfg.mem)
+	if (ranges)
 		ret = s->ops.resolve(s->ctx, w->ranges, w->nr,
-				     s->cfg.populate ? KVMUF_RESOLVE_POPULATE : 0, &changed,
-				     &unchanged);
+				     s->cfg.populate && s->cfg.mem ? KVMUF_RESOLVE_POPULATE : 0,
+				     &changed, &unchanged);
 	else
 		ret = s->ops.resolve_copy(s->ctx, w->copies, w->nr, &changed,
 					  &unchanged);
@@ -247,20 +264,71 @@ static void flush(struct worker *w)
 	} else if (ret < 0) {
 		add(&s->errors, 1);
 		srv_err(s, "worker %u: %s of %zu elements (first gfn 0x%llx): %s",
-			w->id, s->cfg.mem ? "KVMUF_RESOLVE" : "KVMUF_RESOLVE_COPY",
-			w->nr, (unsigned long long)(s->cfg.mem ? w->ranges[0].gfn :
+			w->id, ranges ? "KVMUF_RESOLVE" : "KVMUF_RESOLVE_COPY",
+			w->nr, (unsigned long long)(ranges ? w->ranges[0].gfn :
 						    w->copies[0].gfn),
 			kvmuf_strerror(ret));
 	}
 	w->nr = 0;
 }
 
-/* Test-and-set the "served" bit of guest page @idx: true if it was set. */
-static int mark_served(struct kvmuf_server *s, uint64_t idx)
+/* Test-and-set bit @idx of @bits: true if it was set. */
+static int test_and_set(_Atomic uint64_t *bits, uint64_t idx)
 {
 	uint64_t bit = 1ULL << (idx % 64);
 
-	return (atomic_fetch_or(&s->served_bits[idx / 64], bit) & bit) != 0;
+	return (atomic_fetch_or(&bits[idx / 64], bit) & bit) != 0;
+}
+
+static int test(_Atomic uint64_t *bits, uint64_t idx)
+{
+	return (atomic_load(&bits[idx / 64]) >> (idx % 64)) & 1;
+}
+
+/* Test-and-set the "served" bit of guest page @idx: true if it was set. */
+static int mark_served(struct kvmuf_server *s, uint64_t idx)
+{
+	return test_and_set(s->served_bits, idx);
+}
+
+/* The VMM's uffd for [page, page + n) of guest memory: wake whoever waits there. */
+static void uffd_wake(struct worker *w, uint64_t page, uint64_t n)
+{
+	struct kvmuf_server *s = w->s;
+	struct uffdio_range r = {
+		.start = s->cfg.uffd_hva + page * PAGE,
+		.len = n * PAGE,
+	};
+
+	if (ioctl(s->cfg.uffd, UFFDIO_WAKE, &r) < 0) {
+		add(&s->errors, 1);
+		srv_err(s, "worker %u: UFFDIO_WAKE at 0x%llx: %s", w->id,
+			(unsigned long long)r.start, strerror(errno));
+	}
+}
+
+/*
+ * Anonymous memory under the backstop: UFFDIO_COPY the page in (it wakes the uffd
+ * waiters). EEXIST: it was there already, from another worker: wake anyway.
+ */
+static void uffd_copy(struct worker *w, uint64_t page, const unsigned char *src)
+{
+	struct kvmuf_server *s = w->s;
+	struct uffdio_copy c = {
+		.dst = s->cfg.uffd_hva + page * PAGE,
+		.src = (uintptr_t)src,
+		.len = PAGE,
+	};
+
+	if (ioctl(s->cfg.uffd, UFFDIO_COPY, &c) == 0)
+		return;
+	if (errno == EEXIST) {
+		uffd_wake(w, page, 1);
+		return;
+	}
+	add(&s->errors, 1);
+	srv_err(s, "worker %u: UFFDIO_COPY to 0x%llx: %s", w->id, (unsigned long long)c.dst,
+		strerror(errno));
 }
 
 static const char *fault_kind(uint32_t flags)
@@ -291,6 +359,31 @@ static void install_page(struct worker *w, uint64_t moff, const unsigned char *s
 	}
 }
 
+/* Queue a RESOLVE of gfn (merged with the previous one when contiguous). */
+static void queue_resolve(struct worker *w, uint64_t gfn)
+{
+	struct kvmuf_gfn_range *last = w->nr ? &w->ranges[w->nr - 1] : NULL;
+
+	if (last && last->gfn + last->npages == gfn && last->npages < MERGE_MAX) {
+		last->npages++;
+		return;
+	}
+	if (w->nr == BATCH_MAX)
+		flush(w);
+	w->ranges[w->nr++] = (struct kvmuf_gfn_range) { .gfn = gfn, .npages = 1 };
+}
+
+/*
+ * Put the page's data in place, the backstop way (the first to serve it does). One way for
+ * anonymous and memfd memory alike: UFFDIO_COPY, which fills the page before it enters the
+ * page tables (or the page cache), so no access ever sees it half written, and which never
+ * overwrites a page that is there already (EEXIST).
+ */
+static void uffd_install(struct worker *w, uint64_t moff, const unsigned char *src)
+{
+	uffd_copy(w, moff / PAGE, src);
+}
+
 static void add_fault(struct worker *w, const struct kvmuf_fault *f, uint64_t consumed)
 {
 	struct kvmuf_server *s = w->s;
@@ -318,7 +411,10 @@ static void add_fault(struct worker *w, const struct kvmuf_fault *f, uint64_t co
 	if (s->cfg.fetch_delay_us)
 		usleep(s->cfg.fetch_delay_us);	/* stands for fetching the page */
 	dup = mark_served(s, moff / PAGE);
-	if (dup) {
+	if (dup && s->cfg.use_uffd && test(s->uffd_bits, moff / PAGE)) {
+		/* KVM or the VMM touched it first, through the host mm: resolve only. */
+		add(&s->both, 1);
+	} else if (dup) {
 		add(&s->duplicates, 1);
 		set_first(&s->first_dup_gfn, gfn);
 		srv_log(s, "duplicate fault: gfn 0x%llx (vcpu %d) was served already",
@@ -327,7 +423,15 @@ static void add_fault(struct worker *w, const struct kvmuf_fault *f, uint64_t co
 	}
 	src = (const unsigned char *)s->cfg.snap_data + soff;
 
-	if (s->cfg.mem) {
+	if (s->cfg.use_uffd) {
+		/*
+		 * Resolving before another worker finished installing is safe here: the
+		 * vCPU's fault-in then blocks in userfaultfd until the page is in.
+		 */
+		if (!dup)
+			uffd_install(w, moff, src);
+		queue_resolve(w, gfn);
+	} else if (s->cfg.mem) {
 		struct kvmuf_gfn_range *last = w->nr ? &w->ranges[w->nr - 1] : NULL;
 
 		/* Never overwrite a page that was served (the guest may own it now). */
@@ -357,6 +461,61 @@ static void add_fault(struct worker *w, const struct kvmuf_fault *f, uint64_t co
 	}
 	w->consumed_ns[w->npending] = consumed;
 	w->pending[w->npending++] = *f;
+}
+
+/* A userfaultfd message: the host mm hit a page of guest memory that is not there. */
+static void uffd_fault(struct worker *w, uint64_t addr)
+{
+	struct kvmuf_server *s = w->s;
+	const struct kvmuf_serve_geom *g = &s->cfg.geom;
+	uint64_t page = (addr - s->cfg.uffd_hva) / PAGE, gfn = g->mem_base_gfn + page;
+	uint64_t soff, moff;
+
+	add(&s->uffd_faults, 1);
+	if (addr < s->cfg.uffd_hva || kvmuf_serve_locate(g, gfn, &soff, &moff) < 0) {
+		add(&s->out_of_range, 1);
+		set_first(&s->first_oor_gfn, gfn);
+		srv_log(s, "out-of-range userfault at 0x%llx: outside the snapshot or the guest memory: the thread stays blocked",
+			(unsigned long long)addr);
+		return;
+	}
+	if (mark_served(s, page)) {
+		/* Being installed, or installed already: only make sure nobody sleeps on it. */
+		uffd_wake(w, page, 1);
+		return;
+	}
+	test_and_set(s->uffd_bits, page);
+	if (s->cfg.fetch_delay_us)
+		usleep(s->cfg.fetch_delay_us);
+	uffd_install(w, moff, (const unsigned char *)s->cfg.snap_data + soff);
+	add(&s->uffd_served, 1);
+	/* The module may have the GFN missing too: its vCPUs must not wait for a ring entry. */
+	queue_resolve(w, gfn);
+}
+
+/* Drain the (non-blocking) userfaultfd: how many messages there were. */
+static size_t uffd_drain(struct worker *w)
+{
+	struct kvmuf_server *s = w->s;
+	struct uffd_msg msg[UFFD_MSGS];
+	size_t total = 0;
+
+	for (;;) {
+		ssize_t n = read(s->cfg.uffd, msg, sizeof(msg));
+
+		if (n <= 0) {
+			if (n < 0 && errno != EAGAIN && errno != EINTR) {
+				add(&s->errors, 1);
+				srv_err(s, "worker %u: read of the userfaultfd: %s", w->id,
+					strerror(errno));
+			}
+			return total;
+		}
+		for (size_t i = 0; i < (size_t)n / sizeof(msg[0]); i++)
+			if (msg[i].event == UFFD_EVENT_PAGEFAULT)
+				uffd_fault(w, msg[i].arg.pagefault.address & ~(uint64_t)(PAGE - 1));
+		total += (size_t)n / sizeof(msg[0]);
+	}
 }
 
 static void *worker_main(void *arg)
@@ -396,6 +555,8 @@ static void *worker_main(void *arg)
 			for (size_t i = 0; i < n; i++)
 				add_fault(w, &w->faults[i], consumed);
 		}
+		if (s->cfg.use_uffd)
+			got += uffd_drain(w);
 		flush(w);
 		if (got) {
 			ready_for_others = 0;
@@ -415,7 +576,7 @@ static void *worker_main(void *arg)
 
 			nanosleep(&ts, NULL);
 		}
-		ret = s->ops.poll(s->ctx, s->cfg.poll_ms);
+		ret = s->ops.poll(s->ctx, s->cfg.use_uffd ? s->cfg.uffd : -1, s->cfg.poll_ms);
 		ready_for_others = ret > 0;
 		if (ret >= 0 || ret == -EINTR)
 			continue;
@@ -437,6 +598,7 @@ static void server_free(struct kvmuf_server *s)
 	if (s->done_fd >= 0)
 		close(s->done_fd);
 	free(s->served_bits);
+	free(s->uffd_bits);
 	free(s->workers);
 	free(s);
 }
@@ -480,9 +642,10 @@ int kvmuf_server_start(const struct kvmuf_server_config *cfg,
 		return -ENOMEM;
 	}
 	s->served_bits = calloc((size_t)words, sizeof(*s->served_bits));
+	s->uffd_bits = calloc((size_t)words, sizeof(*s->uffd_bits));
 	s->workers = calloc(s->nr_threads, sizeof(*s->workers));
 	s->done_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (!s->served_bits || !s->workers || s->done_fd < 0) {
+	if (!s->served_bits || !s->uffd_bits || !s->workers || s->done_fd < 0) {
 		ret = s->done_fd < 0 ? -errno : -ENOMEM;
 		server_free(s);
 		return ret;
@@ -532,6 +695,9 @@ void kvmuf_server_stats(const struct kvmuf_server *cs,
 		.out_of_range = atomic_load(&s->out_of_range),
 		.errors = atomic_load(&s->errors),
 		.batches = atomic_load(&s->batches),
+		.uffd_faults = atomic_load(&s->uffd_faults),
+		.uffd_served = atomic_load(&s->uffd_served),
+		.both = atomic_load(&s->both),
 		.queue_ns = atomic_load(&s->queue_ns),
 		.serve_ns = atomic_load(&s->serve_ns),
 		.resolve_ns = atomic_load(&s->resolve_ns),

@@ -23,6 +23,17 @@
  * still resolved, so no vCPU is left waiting, but its memfd page is not
  * overwritten).
  *
+ * With a userfaultfd backstop (use_uffd: the VMM registered its guest memory
+ * with userfaultfd MISSING and the uffd is ours too), every access that
+ * reaches guest memory through the host mm (KVM's emulator, its pfn caches,
+ * the VMM's own device emulation) blocks in userfaultfd until served, while
+ * vCPU stage-2 faults still come through the rings. Either way a page is
+ * installed once: anonymous memory with UFFDIO_COPY (KVMUF_RESOLVE_COPY's GUP
+ * cannot fault on uffd-armed memory), memfd memory by writing it and waking
+ * the uffd waiters; then KVMUF_RESOLVE. The worker that sees a page first
+ * installs it; one that finds it installed only wakes (uffd) or resolves
+ * (ring), so a page requested both ways is fetched once.
+ *
  * The device calls go through struct kvmuf_serve_ops so the logic can be
  * tested without the device; ops == NULL means libkvmuf on a struct kvmuf.
  */
@@ -41,8 +52,11 @@ struct kvmuf_serve_ops {
 		       uint64_t *changed, uint64_t *unchanged);
 	int (*resolve_copy)(void *ctx, const struct kvmuf_copy *c, size_t nr,
 			    uint64_t *changed, uint64_t *unchanged);
-	/* 1 ready, 0 timeout, -EINTR, -ENODEV when the VM is gone / detached. */
-	int (*poll)(void *ctx, int timeout_ms);
+	/*
+	 * Wait for ring entries, or for extra_fd (>= 0) to become readable: 1 ready,
+	 * 0 timeout, -EINTR, -ENODEV when the VM is gone / detached.
+	 */
+	int (*poll)(void *ctx, int extra_fd, int timeout_ms);
 };
 
 /* Where a GFN's data comes from and goes to. */
@@ -83,6 +97,10 @@ struct kvmuf_server_config {
 						 * VMM's page tables are filled by the
 						 * server, not by the vCPU) */
 	int busy_poll;				/* spin on the rings instead of poll() */
+	int use_uffd;				/* the backstop: uffd is the VMM's */
+	int uffd;				/* userfaultfd registered on the guest
+						 * memory (MISSING), non-blocking */
+	uint64_t uffd_hva;			/* the VMM's address of mem_base_gfn */
 	const int *cpus;			/* pin worker w to cpus[w % nr_cpus] */
 	unsigned int nr_cpus;			/* 0: no pinning */
 	int poll_ms;				/* idle sleep, e.g. 50..100 */
@@ -109,6 +127,9 @@ struct kvmuf_server_stats {
 	uint64_t served;		/* GFNs resolved by us (ioctl "changed") */
 	uint64_t unchanged;		/* GFNs we resolved that were not missing */
 	uint64_t duplicates;		/* faults for a GFN we had served already */
+	uint64_t uffd_faults;		/* userfaultfd messages handled */
+	uint64_t uffd_served;		/* pages first requested through userfaultfd */
+	uint64_t both;			/* ring entries for pages userfaultfd served */
 	uint64_t out_of_range;		/* faults outside snapshot or memory */
 	uint64_t errors;		/* failed resolve / poll calls */
 	uint64_t batches;		/* resolve ioctls issued */

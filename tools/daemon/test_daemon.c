@@ -29,7 +29,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/userfaultfd.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -56,6 +59,16 @@ static char tmpdir[] = "/tmp/test_daemon.XXXXXX";
 		printf(__VA_ARGS__);					\
 		printf("\n");						\
 		failures++;						\
+	}								\
+} while (0)
+
+/* A check the rest of the test cannot go on without. */
+#define REQUIRE(cond, ...) do {						\
+	if (!(cond)) {							\
+		printf("FAIL %s:%d: ", __func__, __LINE__);		\
+		printf(__VA_ARGS__);					\
+		printf("\n");						\
+		exit(1);						\
 	}								\
 } while (0)
 
@@ -571,7 +584,7 @@ static int fake_resolve(void *ctx, const struct kvmuf_gfn_range *r, size_t nr, u
 
 			if (fake_mark(d, gfn)) {
 				/* The data must be in place before RESOLVE. */
-				if (kvmuf_snap_check_page(d->mem + (gfn - d->geom.mem_base_gfn) * PAGE,
+				if (d->mem && kvmuf_snap_check_page(d->mem + (gfn - d->geom.mem_base_gfn) * PAGE,
 							  gfn, SEED) >= 0)
 					atomic_fetch_add(&d->bad_data, 1);
 				(*changed)++;
@@ -583,12 +596,15 @@ static int fake_resolve(void *ctx, const struct kvmuf_gfn_range *r, size_t nr, u
 	return 0;
 }
 
-static int fake_poll(void *ctx, int timeout_ms)
+static int fake_poll(void *ctx, int extra_fd, int timeout_ms)
 {
 	struct fake_dev *d = ctx;
 	struct timespec ts = { 0, 200 * 1000 };		/* 0.2 ms */
+	struct pollfd p = { .fd = extra_fd, .events = POLLIN };
 
 	(void)timeout_ms;
+	if (extra_fd >= 0 && poll(&p, 1, 0) > 0)
+		return 1;
 	if (atomic_load(&d->detach))
 		return -ENODEV;
 	for (unsigned int r = 0; r < d->nr_rings; r++)
@@ -645,6 +661,30 @@ static int settle(struct kvmuf_server *s, uint64_t faults, uint64_t resolved)
 	       (unsigned long long)st.faults, (unsigned long long)faults,
 	       (unsigned long long)(st.served + st.unchanged),
 	       (unsigned long long)resolved);
+	return -1;
+}
+
+/* Wait for @faults ring entries and the first @npages pages resolved. 0 or -1. */
+static int settle_resolved(struct kvmuf_server *s, struct fake_dev *d, uint64_t faults,
+			   uint64_t npages)
+{
+	uint64_t t0 = now_ms(), missing = 0;
+	struct kvmuf_server_stats st;
+
+	do {
+		kvmuf_server_stats(s, &st);
+		missing = 0;
+		pthread_mutex_lock(&d->lock);
+		for (uint64_t i = 0; i < npages; i++)
+			missing += !d->resolved[i];
+		pthread_mutex_unlock(&d->lock);
+		if (st.faults == faults && !missing)
+			return 0;
+		usleep(1000);
+	} while (now_ms() - t0 < 10000);
+	printf("  settle: faults %llu/%llu, %llu pages not resolved\n",
+	       (unsigned long long)st.faults, (unsigned long long)faults,
+	       (unsigned long long)missing);
 	return -1;
 }
 
@@ -1127,6 +1167,152 @@ static void cleanup_tmp(void)
 		fprintf(stderr, "cannot remove %s\n", tmpdir);
 }
 
+/* ---- the userfaultfd backstop, with a real userfaultfd ---------------------- */
+
+/* A userfaultfd registered MISSING on [mem, mem + len), or -1 (reason printed). */
+static int uffd_arm(void *mem, size_t len, int shmem)
+{
+	struct uffdio_api api = { .api = UFFD_API };
+	struct uffdio_register reg = {
+		.range = { .start = (uintptr_t)mem, .len = len },
+		.mode = UFFDIO_REGISTER_MODE_MISSING,
+	};
+	int fd = (int)syscall(__NR_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+
+	if (fd < 0) {
+		printf("  userfaultfd: %s\n", strerror(errno));
+		return -1;
+	}
+	if (ioctl(fd, UFFDIO_API, &api) < 0 ||
+	    (shmem && !(api.features & UFFD_FEATURE_MISSING_SHMEM)) ||
+	    ioctl(fd, UFFDIO_REGISTER, &reg) < 0) {
+		printf("  userfaultfd on %s memory: %s\n", shmem ? "shmem" : "anonymous",
+		       strerror(errno));
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+struct toucher {
+	const unsigned char *mem;
+	uint64_t first, n;
+	uint64_t bad;
+};
+
+/* The host mm's accesses (KVM's own, the VMM's): read pages, check them. */
+static void *touch_pages(void *arg)
+{
+	struct toucher *t = arg;
+
+	for (uint64_t p = t->first; p < t->first + t->n; p++)
+		t->bad += kvmuf_snap_check_page(t->mem + p * PAGE, BASE + p, SEED) >= 0;
+	return NULL;
+}
+
+/*
+ * Pages asked for through userfaultfd (a thread reading guest memory) and through
+ * the rings (vCPU faults), some both ways: each installed once with its data, the
+ * reader never sees anything else, every page resolved, nothing counted twice.
+ */
+static void backstop_case(int shmem)
+{
+	const uint64_t n = 256;
+	struct kvmuf_serve_geom g = {
+		.snap_base_gfn = BASE, .snap_npages = n,
+		.mem_base_gfn = BASE, .mem_npages = n,
+	};
+	unsigned char *snap = make_snap_data(BASE, n), *mem, *alias = NULL;
+	const char *what = shmem ? "backstop, memfd" : "backstop, anon";
+	struct toucher t = { .first = 0, .n = n / 2 };
+	struct kvmuf_server_stats st;
+	struct kvmuf_server *s;
+	struct fake_dev d;
+	int memfd = -1, uffd, ret;
+	uint64_t unresolved = 0, bad = 0;
+	pthread_t th;
+
+	if (shmem) {
+		memfd = memfd_create("backstop", MFD_CLOEXEC);
+		REQUIRE(memfd >= 0 && ftruncate(memfd, (off_t)(n * PAGE)) == 0, "memfd");
+		mem = mmap(NULL, n * PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, memfd, 0);
+		alias = mmap(NULL, n * PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, memfd, 0);
+		REQUIRE(mem != MAP_FAILED && alias != MAP_FAILED, "mmap memfd");
+	} else {
+		mem = mmap(NULL, n * PAGE, PROT_READ | PROT_WRITE,
+			   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		REQUIRE(mem != MAP_FAILED, "mmap anon");
+	}
+	uffd = uffd_arm(mem, n * PAGE, shmem);
+	if (uffd < 0) {
+		printf("SKIP %s: no usable userfaultfd here\n", what);
+		goto out_unmap;
+	}
+	/*
+	 * No data check at RESOLVE: under the backstop a worker may resolve a page another
+	 * one is still copying (the vCPU would wait in userfaultfd), and reading the armed
+	 * memory from the fake could block the worker. The reader and the end check it.
+	 */
+	fake_init(&d, 3, 64, &g, snap, NULL);
+	{
+		struct kvmuf_server_config cfg = {
+			.ops = &fake_ops, .ctx = &d, .nr_rings = d.nr_rings, .nr_threads = 2,
+			.geom = g, .snap_data = snap, .mem = alias,
+			.use_mem_fd = shmem, .mem_fd = memfd, .populate = shmem,
+			.use_uffd = 1, .uffd = uffd, .uffd_hva = (uintptr_t)mem,
+			.poll_ms = 20,
+		};
+
+		ret = kvmuf_server_start(&cfg, &s);
+		REQUIRE(ret == 0, "%s: start: %s", what, kvmuf_strerror(ret));
+	}
+	/* A thread reads the first half through the host mm; rings ask for pages 96.. */
+	t.mem = mem;
+	REQUIRE(pthread_create(&th, NULL, touch_pages, &t) == 0, "thread");
+	for (uint64_t i = 96; i < n; i++)
+		fake_push(&d, (unsigned int)(i % 3), BASE + i);
+	pthread_join(th, NULL);
+	CHECK(t.bad == 0, "%s: the reader saw %llu wrong pages", what, (unsigned long long)t.bad);
+	/* vCPUs now fault on pages the reader brought in: resolved, not installed again. */
+	for (uint64_t i = 0; i < 32; i++)
+		fake_push(&d, (unsigned int)(i % 3), BASE + i);
+	CHECK(settle_resolved(s, &d, n - 96 + 32, n) == 0, "%s: every page resolved", what);
+	kvmuf_server_stop(s, &st);
+	for (uint64_t i = 0; i < n; i++) {
+		unresolved += !d.resolved[i];
+		bad += kvmuf_snap_check_page(mem + i * PAGE, BASE + i, SEED) >= 0;
+	}
+	CHECK(unresolved == 0 && bad == 0, "%s: %llu pages unresolved, %llu wrong", what,
+	      (unsigned long long)unresolved, (unsigned long long)bad);
+	CHECK(st.uffd_served + (st.faults - st.both) == n && st.duplicates == 0 &&
+	      st.errors == 0 && st.uffd_served >= 32 && st.uffd_served <= n / 2 &&
+	      st.both >= 32,
+	      "%s: %llu through uffd, %llu ring entries of which %llu both ways, %llu dup, %llu err",
+	      what, (unsigned long long)st.uffd_served, (unsigned long long)st.faults,
+	      (unsigned long long)st.both, (unsigned long long)st.duplicates,
+	      (unsigned long long)st.errors);
+	CHECK(atomic_load(&d.bad_data) == 0, "%s: resolved before the data was in", what);
+	if (!failures)
+		printf("ok: %s: %llu pages through userfaultfd, %llu through the rings (%llu both ways)\n",
+		       what, (unsigned long long)st.uffd_served,
+		       (unsigned long long)(st.faults - st.both), (unsigned long long)st.both);
+	fake_destroy(&d);
+	close(uffd);
+out_unmap:
+	munmap(mem, n * PAGE);
+	if (alias)
+		munmap(alias, n * PAGE);
+	if (memfd >= 0)
+		close(memfd);
+	free(snap);
+}
+
+static void test_server_backstop(void)
+{
+	backstop_case(0);
+	backstop_case(1);
+}
+
 int main(int argc, char **argv)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -1148,6 +1334,7 @@ int main(int argc, char **argv)
 	test_server_out_of_range();
 	test_server_errors_and_detach();
 	test_server_stop();
+	test_server_backstop();
 	if (argc > 1)
 		test_daemon_binary(argv[1]);
 	else
