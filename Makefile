@@ -50,9 +50,9 @@ guest: tools
 	$(CC) $(GUEST_CFLAGS) -o $(BUILD)/guest/kvmuf-devtest tests/guest/kvmuf-devtest.c
 	$(CC) $(GUEST_CFLAGS) -Itools/vmm -o $(BUILD)/guest/kvmuf-abitest \
 		tests/guest/kvmuf-abitest.c tools/vmm/libkvmufvm.a -pthread
-	$(CC) $(GUEST_CFLAGS) -Itools/vmm -Itools/lib -Itools/daemon -Itools/common -Itests/guest \
+	$(CC) $(GUEST_CFLAGS) -Itools/vmm -Itools/lib -Itools/common -Itests/guest \
 		-o $(BUILD)/guest/kvmuf-faulttest $(wildcard tests/guest/faulttest/*.c) \
-		tools/daemon/snapshot.c tools/vmm/libkvmufvm.a tools/lib/libkvmuf.a -pthread
+		tools/vmm/libkvmufvm.a tools/lib/libkvmuf.a -pthread
 	cp tools/vmm/kvmuf-vmm.static $(BUILD)/guest/kvmuf-vmm
 	cp tools/daemon/kvmuf-daemon.static $(BUILD)/guest/kvmuf-daemon
 	cp tools/daemon/kvmuf-mksnap.static $(BUILD)/guest/kvmuf-mksnap

@@ -26,7 +26,7 @@
  */
 #define _GNU_SOURCE
 #include "bench.h"
-#include "serve.h"
+#include "kvmuf_server.h"
 
 #include <errno.h>
 #include <stdarg.h>

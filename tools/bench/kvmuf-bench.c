@@ -47,7 +47,6 @@
 #include <sys/utsname.h>
 #include <unistd.h>
 
-#include "kvmuf_uf.h"		/* kvmuf_vm_compare_snapshot() */
 #include "cli.h"
 
 #define EXIT_USAGE	2
@@ -476,6 +475,20 @@ static void run_fail(const struct bench_opts *o, const char *what, struct run_re
 	fprintf(stderr, PROG ": %s: FAILED: %s\n", what, r->fail);
 }
 
+/* Test pages that differ from their snapshot page; the first is named on stderr. */
+static uint64_t compare_snapshot(const struct kvmuf_vm *vm, const struct kvmuf_snap *snap)
+{
+	const struct kvmuf_test_mem *mem = kvmuf_vm_test_mem(vm);
+	uint64_t n = mem->size / KVMUF_PAGE_SIZE, bad;
+	char why[192];
+
+	bad = kvmuf_snap_compare(snap, mem->gpa / KVMUF_PAGE_SIZE, mem->hva, n, why, sizeof(why));
+	if (bad)
+		fprintf(stderr, "kvmuf-bench: snapshot check: %llu of %llu pages bad; first: %s\n",
+			(unsigned long long)bad, (unsigned long long)n, why);
+	return bad;
+}
+
 /* Pages whose first word is not 0 (read mode on fresh memory). */
 static uint64_t count_nonzero(const struct kvmuf_vm *vm)
 {
@@ -593,7 +606,7 @@ static void do_run(struct bench *b, struct cell *c, unsigned int rep,
 	if (!r->guest_ok)
 		run_fail(o, what, r, "the guests' results are wrong (see above)");
 	if (served)
-		r->bad_pages = kvmuf_vm_compare_snapshot(rc.vm, src);
+		r->bad_pages = compare_snapshot(rc.vm, src);
 	else if (gmode == KVMUF_MODE_WRITE)
 		r->bad_pages = kvmuf_vm_check_pattern(rc.vm, o->seed, NULL);
 	else

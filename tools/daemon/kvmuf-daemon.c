@@ -29,9 +29,9 @@
 #include <unistd.h>
 
 #include "kvmuf.h"
-#include "handoff.h"
-#include "serve.h"
-#include "snapshot.h"
+#include "kvmuf_handoff.h"
+#include "kvmuf_server.h"
+#include "kvmuf_snapshot.h"
 #include "cli.h"
 
 #define PROG			"kvmuf-daemon"

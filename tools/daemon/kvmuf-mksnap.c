@@ -14,7 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "snapshot.h"
+#include "kvmuf_snapshot.h"
 #include "cli.h"
 
 #define PROG		"kvmuf-mksnap"

@@ -41,9 +41,9 @@
 #include <unistd.h>
 
 #include "kvmuf.h"
-#include "handoff.h"
-#include "serve.h"
-#include "snapshot.h"
+#include "kvmuf_handoff.h"
+#include "kvmuf_server.h"
+#include "kvmuf_snapshot.h"
 
 #define PAGE	4096u
 #define SEED	0x0123456789abcdefULL
@@ -1215,6 +1215,8 @@ static void *touch_pages(void *arg)
  * the rings (vCPU faults), some both ways: each installed once with its data, the
  * reader never sees anything else, every page resolved, nothing counted twice.
  */
+#define KEPT	200	/* a page present before the server starts */
+
 static void backstop_case(int shmem)
 {
 	const uint64_t n = 256;
@@ -1253,6 +1255,17 @@ static void backstop_case(int shmem)
 	 * one is still copying (the vCPU would wait in userfaultfd), and reading the armed
 	 * memory from the fake could block the worker. The reader and the end check it.
 	 */
+	/* Page KEPT is there before the server starts (a daemon before us installed it,
+	 * the guest wrote it since): a ring entry for it must not overwrite it. */
+	{
+		unsigned char *own = xalloc_pages(1);
+		struct uffdio_copy c = { .dst = (uintptr_t)mem + KEPT * PAGE,
+					 .src = (uintptr_t)own, .len = PAGE };
+
+		memset(own, 0xa5, PAGE);
+		REQUIRE(ioctl(uffd, UFFDIO_COPY, &c) == 0, "UFFDIO_COPY: %s", strerror(errno));
+		free(own);
+	}
 	fake_init(&d, 3, 64, &g, snap, NULL);
 	{
 		struct kvmuf_server_config cfg = {
@@ -1277,10 +1290,32 @@ static void backstop_case(int shmem)
 	for (uint64_t i = 0; i < 32; i++)
 		fake_push(&d, (unsigned int)(i % 3), BASE + i);
 	CHECK(settle_resolved(s, &d, n - 96 + 32, n) == 0, "%s: every page resolved", what);
+	/* The VMM discards two served pages: touching them again gives zeros, not a hang. */
+	if (shmem)
+		ret = fallocate(memfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 10 * PAGE,
+				2 * PAGE);
+	else
+		ret = madvise(mem + 10 * PAGE, 2 * PAGE, MADV_DONTNEED);
+	CHECK(ret == 0, "%s: discard: %s", what, strerror(errno));
+	{
+		unsigned char *z = mem + 10 * PAGE;
+		size_t nz = 0;
+
+		while (nz < 2 * PAGE && !z[nz])
+			nz++;
+		CHECK(nz == 2 * PAGE, "%s: a discarded page reads %zu zero bytes", what, nz);
+	}
 	kvmuf_server_stop(s, &st);
+	CHECK(st.refaults == 2, "%s: %llu refaults", what, (unsigned long long)st.refaults);
+	kvmuf_snap_fill_page(mem + 10 * PAGE, BASE + 10, SEED);	/* for the check below */
+	kvmuf_snap_fill_page(mem + 11 * PAGE, BASE + 11, SEED);
 	for (uint64_t i = 0; i < n; i++) {
 		unresolved += !d.resolved[i];
-		bad += kvmuf_snap_check_page(mem + i * PAGE, BASE + i, SEED) >= 0;
+		if (i == KEPT)
+			bad += mem[i * PAGE] != 0xa5 || memcmp(mem + i * PAGE, mem + i * PAGE + 1,
+							      PAGE - 1);
+		else
+			bad += kvmuf_snap_check_page(mem + i * PAGE, BASE + i, SEED) >= 0;
 	}
 	CHECK(unresolved == 0 && bad == 0, "%s: %llu pages unresolved, %llu wrong", what,
 	      (unsigned long long)unresolved, (unsigned long long)bad);

@@ -15,8 +15,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "handoff.h"
-#include "serve.h"
+#include "kvmuf_handoff.h"
+#include "kvmuf_server.h"
 
 #define PFX			"kvmuf-vmm: "
 #define ACK_TIMEOUT_MS		10000
@@ -531,37 +531,13 @@ uint64_t kvmuf_vm_compare_snapshot(const struct kvmuf_vm *vm,
 				   const struct kvmuf_snap *snap)
 {
 	const struct kvmuf_test_mem *mem = kvmuf_vm_test_mem(vm);
-	uint64_t base = mem->gpa >> KVMUF_PAGE_SHIFT, n = mem->size >> KVMUF_PAGE_SHIFT;
-	uint64_t bad = 0, missing = 0, differ = 0;
+	uint64_t n = mem->size >> KVMUF_PAGE_SHIFT, bad;
+	char why[192];
 
-	for (uint64_t i = 0; i < n; i++) {
-		const unsigned char *page = (const unsigned char *)mem->hva +
-					    i * KVMUF_PAGE_SIZE;
-		const unsigned char *want = kvmuf_snap_page(snap, base + i);
-		char what[96];
-		size_t off = 0;
-
-		if (!want) {
-			if (missing++ == 0)
-				uf_err("snapshot check: gfn 0x%llx is not in the snapshot",
-				       (unsigned long long)(base + i));
-			bad++;
-			continue;
-		}
-		if (!memcmp(page, want, KVMUF_PAGE_SIZE))
-			continue;
-		bad++;
-		if (differ++ == 0) {
-			while (off < KVMUF_PAGE_SIZE && page[off] == want[off])
-				off++;
-			uf_err("snapshot check: gfn 0x%llx differs from the snapshot at byte %zu: it holds %s",
-			       (unsigned long long)(base + i), off,
-			       kvmuf_snap_describe(page, snap->hdr.seed, what,
-						   sizeof(what)));
-		}
-	}
+	bad = kvmuf_snap_compare(snap, mem->gpa >> KVMUF_PAGE_SHIFT, mem->hva, n, why,
+				 sizeof(why));
 	if (bad)
-		uf_err("snapshot check: %llu of %llu pages bad", (unsigned long long)bad,
-		       (unsigned long long)n);
+		uf_err("snapshot check: %llu of %llu pages bad; first: %s",
+		       (unsigned long long)bad, (unsigned long long)n, why);
 	return bad;
 }

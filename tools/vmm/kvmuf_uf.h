@@ -24,7 +24,7 @@
 
 #include "kvmuf.h"		/* first: it defines KVMUF_PAGE_SIZE too */
 #include "kvmuf_vm.h"
-#include "snapshot.h"
+#include "kvmuf_snapshot.h"
 
 #include <stdint.h>
 

@@ -11,7 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "snapshot.h"
+#include "kvmuf_snapshot.h"
 
 #define FT_SEED		0x5eed0000cafe1234ULL
 #define FT_RING		256

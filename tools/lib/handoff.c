@@ -1,7 +1,9 @@
-// SPDX-License-Identifier: GPL-2.0
-/* handoff - see handoff.h. */
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/* libkvmuf: the fd handoff between a VMM and a page server, see kvmuf_handoff.h. */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
-#include "handoff.h"
+#endif
+#include "kvmuf_handoff.h"
 
 #include <errno.h>
 #include <poll.h>

@@ -1,41 +1,41 @@
-/* SPDX-License-Identifier: GPL-2.0 */
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * serve - the page server shared by kvmuf-daemon and kvmuf-vmm's in-process
- * server: worker threads that drain the fault rings of an attached
- * /dev/kvm-userfault fd and resolve the faults from a snapshot.
+ * libkvmuf: the page engine. Worker threads serve the missing pages of one VM: they drain
+ * the fault rings of an attached /dev/kvm-userfault fd and, with the backstop, the VMM's
+ * userfaultfd, and answer from a snapshot held in memory (a mapped file or a buffer).
+ * kvmuf-daemon, kvmuf-vmm's in-process server and kvmuf-bench all serve through it.
  *
- * Worker w of T owns the rings r with r % T == w (each ring has exactly one
- * consumer thread).  A worker drains its rings, builds batches and resolves:
- *   anonymous guest memory (mem == NULL): KVMUF_RESOLVE_COPY with the
- *     snapshot page as the source;
- *   memfd guest memory (mem != NULL, the caller's MAP_SHARED mapping of it):
- *     the snapshot page written into it, then KVMUF_RESOLVE: with pwrite() on the
- *     memfd when use_mem_fd is set (a new page-cache page is then not zeroed before
- *     being filled), else memcpy into mem; with data_in_place the pages already
- *     hold their data (a VMM that filled its page cache, as for userfaultfd MINOR
- *     faults) and only KVMUF_RESOLVE is issued.
- * Contiguous GFNs are merged into one batch element.  A worker that finds no
- * entries sleeps in poll() (poll_ms), or with busy_poll keeps scanning its
- * rings (no wakeup on the way: it costs a CPU per worker).  A fault for a GFN outside the snapshot
- * or outside the guest memory is counted as out-of-range, logged, and left
- * missing.  Every GFN served is recorded; a GFN served twice is a duplicate
- * (the module deduplicates faults, so a correct run has none; a duplicate is
- * still resolved, so no vCPU is left waiting, but its memfd page is not
- * overwritten).
+ * Threads: worker w of T owns the rings r with r % T == w (each ring has exactly one
+ * consumer thread), and every worker also reads the userfaultfd (non-blocking reads,
+ * so each message goes to one worker). A worker that finds nothing sleeps in poll()
+ * (poll_ms) on the device fd and the userfaultfd, or with busy_poll keeps scanning.
+ * The functions below may be called from any thread; a server is stopped once.
  *
- * With a userfaultfd backstop (use_uffd: the VMM registered its guest memory
- * with userfaultfd MISSING and the uffd is ours too), every access that
- * reaches guest memory through the host mm (KVM's emulator, its pfn caches,
- * the VMM's own device emulation) blocks in userfaultfd until served, while
- * vCPU stage-2 faults still come through the rings. Either way a page is
- * installed once: anonymous memory with UFFDIO_COPY (KVMUF_RESOLVE_COPY's GUP
- * cannot fault on uffd-armed memory), memfd memory by writing it and waking
- * the uffd waiters; then KVMUF_RESOLVE. The worker that sees a page first
- * installs it; one that finds it installed only wakes (uffd) or resolves
- * (ring), so a page requested both ways is fetched once.
+ * How a page is installed, then resolved (KVMUF_RESOLVE: the vCPUs parked on it go on):
+ *   with the backstop (use_uffd: the VMM registered its guest memory with userfaultfd
+ *     MISSING, kvmuf_backstop.h): UFFDIO_COPY from the snapshot, anonymous and memfd
+ *     memory alike. The page appears whole or not at all, and a page that is there
+ *     already is never overwritten (EEXIST: the guest, KVM or the VMM may own it).
+ *     Every access through the host mm (KVM's emulator, page walks, pfn caches, the
+ *     VMM's devices) waits in userfaultfd until the page is in; vCPU stage-2 faults
+ *     come through the rings. The first worker to see a page, either way, installs it;
+ *     a ring entry for a page userfaultfd brought in is only resolved (counted in
+ *     `both`), a userfaultfd message for a page being installed only wakes. A message
+ *     for a page installed earlier means the VMM discarded it since (MADV_DONTNEED,
+ *     a punched hole): it gets a zero page, as any discarded page does (`refaults`).
+ *   without it (module only): anonymous memory (mem == NULL) with KVMUF_RESOLVE_COPY;
+ *     memfd memory (mem: the caller's MAP_SHARED mapping of it) by writing the page,
+ *     with pwrite() on the memfd when use_mem_fd is set, else memcpy, then
+ *     KVMUF_RESOLVE; with data_in_place the pages hold their data already and only
+ *     KVMUF_RESOLVE is issued. KVM's and the VMM's own accesses are then not covered.
+ * Contiguous GFNs are merged into one batch element. A fault for a GFN outside the
+ * snapshot or the guest memory is counted as out-of-range, logged and left missing.
+ * Every GFN served is recorded; a ring entry for a GFN served already through a ring is
+ * a duplicate (the module deduplicates faults, so a correct run has none; it is still
+ * resolved, never installed again).
  *
- * The device calls go through struct kvmuf_serve_ops so the logic can be
- * tested without the device; ops == NULL means libkvmuf on a struct kvmuf.
+ * The device calls go through struct kvmuf_serve_ops so the logic can be tested without
+ * the device; ops == NULL means libkvmuf on a struct kvmuf.
  */
 #ifndef KVMUF_SERVE_H
 #define KVMUF_SERVE_H
@@ -71,7 +71,7 @@ struct kvmuf_serve_geom {
  * Byte offsets of @gfn's page in the snapshot data and in the guest memory
  * mapping: 0, or -ERANGE if either does not hold @gfn.  Pure function.
  */
-int kvmuf_serve_locate(const struct kvmuf_serve_geom *g, uint64_t gfn,
+KVMUF_PUBLIC int kvmuf_serve_locate(const struct kvmuf_serve_geom *g, uint64_t gfn,
 		       uint64_t *snap_off, uint64_t *mem_off);
 
 /* Ring r belongs to worker r % nr_threads.  Pure function. */
@@ -130,6 +130,8 @@ struct kvmuf_server_stats {
 	uint64_t uffd_faults;		/* userfaultfd messages handled */
 	uint64_t uffd_served;		/* pages first requested through userfaultfd */
 	uint64_t both;			/* ring entries for pages userfaultfd served */
+	uint64_t refaults;		/* userfaultfd messages for pages discarded after
+					 * they were served: zero-filled */
 	uint64_t out_of_range;		/* faults outside snapshot or memory */
 	uint64_t errors;		/* failed resolve / poll calls */
 	uint64_t batches;		/* resolve ioctls issued */
@@ -151,27 +153,27 @@ struct kvmuf_server_stats {
 struct kvmuf_server;
 
 /* Start the workers.  0 or negative errno. */
-int kvmuf_server_start(const struct kvmuf_server_config *cfg,
+KVMUF_PUBLIC int kvmuf_server_start(const struct kvmuf_server_config *cfg,
 		       struct kvmuf_server **out);
 
 /*
  * An eventfd that becomes readable once the server ended on its own (the
  * VM went away / the fd was detached, or a fatal error): poll it.
  */
-int kvmuf_server_done_fd(const struct kvmuf_server *s);
+KVMUF_PUBLIC int kvmuf_server_done_fd(const struct kvmuf_server *s);
 
 /* True once the server ended on its own (see done_fd). */
-int kvmuf_server_done(const struct kvmuf_server *s);
+KVMUF_PUBLIC int kvmuf_server_done(const struct kvmuf_server *s);
 
 /* Statistics so far (workers may still run). */
-void kvmuf_server_stats(const struct kvmuf_server *s,
+KVMUF_PUBLIC void kvmuf_server_stats(const struct kvmuf_server *s,
 			struct kvmuf_server_stats *st);
 
 /*
  * Stop the workers (each notices within poll_ms), join them, fill @st if
  * non-NULL, free.  NULL is ok.
  */
-void kvmuf_server_stop(struct kvmuf_server *s, struct kvmuf_server_stats *st);
+KVMUF_PUBLIC void kvmuf_server_stop(struct kvmuf_server *s, struct kvmuf_server_stats *st);
 
 /* True if @st shows a correct run: no duplicates, out-of-range, errors. */
 static inline int kvmuf_server_stats_ok(const struct kvmuf_server_stats *st)

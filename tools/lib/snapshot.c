@@ -1,7 +1,9 @@
-// SPDX-License-Identifier: GPL-2.0
-/* snapshot - see snapshot.h. */
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/* libkvmuf: the snapshot image and its test pattern, see kvmuf_snapshot.h. */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
-#include "snapshot.h"
+#endif
+#include "kvmuf_snapshot.h"
 #include "errbuf.h"
 
 #include <errno.h>
@@ -235,4 +237,34 @@ const void *kvmuf_snap_page(const struct kvmuf_snap *s, uint64_t gfn)
 	if (kvmuf_snap_index(s->hdr.base_gfn, s->hdr.npages, gfn, &i) < 0)
 		return NULL;
 	return s->data + i * KVMUF_SNAP_PAGE;
+}
+
+uint64_t kvmuf_snap_compare(const struct kvmuf_snap *s, uint64_t base_gfn, const void *mem,
+			    uint64_t npages, char *err, size_t len)
+{
+	uint64_t bad = 0;
+
+	set_err(err, len, "no difference");
+	for (uint64_t i = 0; i < npages; i++) {
+		const unsigned char *page = (const unsigned char *)mem + i * KVMUF_SNAP_PAGE;
+		const unsigned char *want = kvmuf_snap_page(s, base_gfn + i);
+		char what[96];
+		size_t off = 0;
+
+		if (want && !memcmp(page, want, KVMUF_SNAP_PAGE))
+			continue;
+		if (bad++)
+			continue;
+		if (!want) {
+			set_err(err, len, "gfn 0x%llx is not in the snapshot",
+				(unsigned long long)(base_gfn + i));
+			continue;
+		}
+		while (off < KVMUF_SNAP_PAGE && page[off] == want[off])
+			off++;
+		set_err(err, len, "gfn 0x%llx differs from the snapshot at byte %zu: it holds %s",
+			(unsigned long long)(base_gfn + i), off,
+			kvmuf_snap_describe(page, s->hdr.seed, what, sizeof(what)));
+	}
+	return bad;
 }

@@ -1,4 +1,4 @@
-/* SPDX-License-Identifier: GPL-2.0 */
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * snapshot - the memory snapshot image served by kvmuf-daemon, written by
  * kvmuf-mksnap, and checked by kvmuf-vmm -S.
@@ -21,6 +21,8 @@
 
 #include <stddef.h>
 #include <stdint.h>
+
+#include "kvmuf.h"
 
 #define KVMUF_SNAP_PAGE_SHIFT	12
 #define KVMUF_SNAP_PAGE		4096u
@@ -61,45 +63,54 @@ static inline uint64_t kvmuf_snap_word(uint64_t gpa, unsigned int off,
 }
 
 /* Write the pattern page of @gfn into @page (4 KiB, 8-byte aligned). */
-void kvmuf_snap_fill_page(void *page, uint64_t gfn, uint64_t seed);
+KVMUF_PUBLIC void kvmuf_snap_fill_page(void *page, uint64_t gfn, uint64_t seed);
 
 /*
  * Full-page check of @page against the pattern of @gfn: -1 if it matches,
  * else the byte offset of the first differing u64.
  */
-long kvmuf_snap_check_page(const void *page, uint64_t gfn, uint64_t seed);
+KVMUF_PUBLIC long kvmuf_snap_check_page(const void *page, uint64_t gfn, uint64_t seed);
 
 /*
  * Describe what a page that failed the check holds, for diagnostics:
  * "zero page", "the page of gfn 0x...", or "corrupt page".  Returns @buf.
  */
-const char *kvmuf_snap_describe(const void *page, uint64_t seed, char *buf,
+KVMUF_PUBLIC const char *kvmuf_snap_describe(const void *page, uint64_t seed, char *buf,
 				size_t len);
 
 /*
  * Index of @gfn in [base_gfn, base_gfn + npages): 0 and *@index, or
  * -ERANGE when outside (no overflow for any input).
  */
-int kvmuf_snap_index(uint64_t base_gfn, uint64_t npages, uint64_t gfn,
+KVMUF_PUBLIC int kvmuf_snap_index(uint64_t base_gfn, uint64_t npages, uint64_t gfn,
 		     uint64_t *index);
 
 /* Check a header read from a file of @file_size bytes; 0 or -EINVAL. */
-int kvmuf_snap_check_header(const struct kvmuf_snap_header *h,
+KVMUF_PUBLIC int kvmuf_snap_check_header(const struct kvmuf_snap_header *h,
 			    uint64_t file_size, char *err, size_t errlen);
 
 /*
  * Create @path (truncating it) holding the snapshot of @npages pages from
  * @base_gfn with @seed.  0 or negative errno; *@err gets a message.
  */
-int kvmuf_snap_write(const char *path, uint64_t base_gfn, uint64_t npages,
+KVMUF_PUBLIC int kvmuf_snap_write(const char *path, uint64_t base_gfn, uint64_t npages,
 		     uint64_t seed, char *err, size_t errlen);
 
 /* Open and mmap @path read-only, checking its header.  0 or negative errno. */
-int kvmuf_snap_open(const char *path, struct kvmuf_snap *s, char *err,
+KVMUF_PUBLIC int kvmuf_snap_open(const char *path, struct kvmuf_snap *s, char *err,
 		    size_t errlen);
-void kvmuf_snap_close(struct kvmuf_snap *s);
+KVMUF_PUBLIC void kvmuf_snap_close(struct kvmuf_snap *s);
 
 /* Data page of @gfn, or NULL when the snapshot does not hold it. */
-const void *kvmuf_snap_page(const struct kvmuf_snap *s, uint64_t gfn);
+KVMUF_PUBLIC const void *kvmuf_snap_page(const struct kvmuf_snap *s, uint64_t gfn);
+
+/*
+ * Compare @npages pages of guest memory at @mem (GFNs from @base_gfn) with the snapshot,
+ * byte for byte. Returns how many differ or are not in the snapshot; the first is
+ * described in err[len] (GFN, byte offset, what the page holds).
+ */
+KVMUF_PUBLIC uint64_t kvmuf_snap_compare(const struct kvmuf_snap *s, uint64_t base_gfn,
+					 const void *mem, uint64_t npages, char *err,
+					 size_t len);
 
 #endif /* KVMUF_SNAPSHOT_H */

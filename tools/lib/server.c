@@ -1,7 +1,9 @@
-// SPDX-License-Identifier: GPL-2.0
-/* serve - the shared page server, see serve.h. */
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/* libkvmuf: the page engine, see kvmuf_server.h. */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
-#include "serve.h"
+#endif
+#include "kvmuf_server.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -51,13 +53,14 @@ struct kvmuf_server {
 	struct worker *workers;
 	_Atomic uint64_t *served_bits;	/* one bit per guest memory page */
 	_Atomic uint64_t *uffd_bits;	/* ... that userfaultfd asked for first */
+	_Atomic uint64_t *done_bits;	/* ... installed (backstop): in place, or EEXIST */
 	int done_fd;
 	atomic_int stop;
 	atomic_int done;
 	atomic_int detached;
 	atomic_uint logged;
 	_Atomic uint64_t faults, served, unchanged, duplicates, out_of_range;
-	_Atomic uint64_t uffd_faults, uffd_served, both;
+	_Atomic uint64_t uffd_faults, uffd_served, both, refaults;
 	_Atomic uint64_t errors, batches;
 	_Atomic uint64_t queue_ns, serve_ns, resolve_ns, timed;
 	_Atomic uint64_t first_oor_gfn, first_dup_gfn;
@@ -308,27 +311,35 @@ static void uffd_wake(struct worker *w, uint64_t page, uint64_t n)
 }
 
 /*
- * Anonymous memory under the backstop: UFFDIO_COPY the page in (it wakes the uffd
- * waiters). EEXIST: it was there already, from another worker: wake anyway.
+ * UFFDIO_COPY one page in (it wakes the waiters), or with src == NULL UFFDIO_ZEROPAGE.
+ * EEXIST: the page is there already (another worker, a daemon before us, or the guest
+ * writing after it arrived): never overwrite it, only wake. 0, or -1 (counted, logged).
  */
-static void uffd_copy(struct worker *w, uint64_t page, const unsigned char *src)
+static int uffd_place(struct worker *w, uint64_t page, const unsigned char *src)
 {
 	struct kvmuf_server *s = w->s;
-	struct uffdio_copy c = {
-		.dst = s->cfg.uffd_hva + page * PAGE,
-		.src = (uintptr_t)src,
-		.len = PAGE,
-	};
+	uint64_t dst = s->cfg.uffd_hva + page * PAGE;
+	int ret;
 
-	if (ioctl(s->cfg.uffd, UFFDIO_COPY, &c) == 0)
-		return;
-	if (errno == EEXIST) {
-		uffd_wake(w, page, 1);
-		return;
+	if (src) {
+		struct uffdio_copy c = { .dst = dst, .src = (uintptr_t)src, .len = PAGE };
+
+		ret = ioctl(s->cfg.uffd, UFFDIO_COPY, &c);
+	} else {
+		struct uffdio_zeropage z = { .range = { .start = dst, .len = PAGE } };
+
+		ret = ioctl(s->cfg.uffd, UFFDIO_ZEROPAGE, &z);
+	}
+	if (ret == 0 || errno == EEXIST) {
+		if (ret)
+			uffd_wake(w, page, 1);
+		test_and_set(s->done_bits, page);
+		return 0;
 	}
 	add(&s->errors, 1);
-	srv_err(s, "worker %u: UFFDIO_COPY to 0x%llx: %s", w->id, (unsigned long long)c.dst,
-		strerror(errno));
+	srv_err(s, "worker %u: %s at 0x%llx: %s", w->id, src ? "UFFDIO_COPY" : "UFFDIO_ZEROPAGE",
+		(unsigned long long)dst, strerror(errno));
+	return -1;
 }
 
 static const char *fault_kind(uint32_t flags)
@@ -371,17 +382,6 @@ static void queue_resolve(struct worker *w, uint64_t gfn)
 	if (w->nr == BATCH_MAX)
 		flush(w);
 	w->ranges[w->nr++] = (struct kvmuf_gfn_range) { .gfn = gfn, .npages = 1 };
-}
-
-/*
- * Put the page's data in place, the backstop way (the first to serve it does). One way for
- * anonymous and memfd memory alike: UFFDIO_COPY, which fills the page before it enters the
- * page tables (or the page cache), so no access ever sees it half written, and which never
- * overwrites a page that is there already (EEXIST).
- */
-static void uffd_install(struct worker *w, uint64_t moff, const unsigned char *src)
-{
-	uffd_copy(w, moff / PAGE, src);
 }
 
 static void add_fault(struct worker *w, const struct kvmuf_fault *f, uint64_t consumed)
@@ -429,7 +429,7 @@ static void add_fault(struct worker *w, const struct kvmuf_fault *f, uint64_t co
 		 * vCPU's fault-in then blocks in userfaultfd until the page is in.
 		 */
 		if (!dup)
-			uffd_install(w, moff, src);
+			uffd_place(w, moff / PAGE, src);
 		queue_resolve(w, gfn);
 	} else if (s->cfg.mem) {
 		struct kvmuf_gfn_range *last = w->nr ? &w->ranges[w->nr - 1] : NULL;
@@ -480,14 +480,23 @@ static void uffd_fault(struct worker *w, uint64_t addr)
 		return;
 	}
 	if (mark_served(s, page)) {
-		/* Being installed, or installed already: only make sure nobody sleeps on it. */
-		uffd_wake(w, page, 1);
+		if (!test(s->done_bits, page)) {
+			/* Being installed: its UFFDIO_COPY wakes the waiters; make sure. */
+			uffd_wake(w, page, 1);
+			return;
+		}
+		/*
+		 * Installed, and faulting again: the VMM discarded it since (or the
+		 * message is stale and the zero page meets EEXIST, which only wakes).
+		 */
+		add(&s->refaults, 1);
+		uffd_place(w, page, NULL);
 		return;
 	}
 	test_and_set(s->uffd_bits, page);
 	if (s->cfg.fetch_delay_us)
 		usleep(s->cfg.fetch_delay_us);
-	uffd_install(w, moff, (const unsigned char *)s->cfg.snap_data + soff);
+	uffd_place(w, page, (const unsigned char *)s->cfg.snap_data + soff);
 	add(&s->uffd_served, 1);
 	/* The module may have the GFN missing too: its vCPUs must not wait for a ring entry. */
 	queue_resolve(w, gfn);
@@ -599,6 +608,7 @@ static void server_free(struct kvmuf_server *s)
 		close(s->done_fd);
 	free(s->served_bits);
 	free(s->uffd_bits);
+	free(s->done_bits);
 	free(s->workers);
 	free(s);
 }
@@ -643,9 +653,10 @@ int kvmuf_server_start(const struct kvmuf_server_config *cfg,
 	}
 	s->served_bits = calloc((size_t)words, sizeof(*s->served_bits));
 	s->uffd_bits = calloc((size_t)words, sizeof(*s->uffd_bits));
+	s->done_bits = calloc((size_t)words, sizeof(*s->done_bits));
 	s->workers = calloc(s->nr_threads, sizeof(*s->workers));
 	s->done_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (!s->served_bits || !s->uffd_bits || !s->workers || s->done_fd < 0) {
+	if (!s->served_bits || !s->uffd_bits || !s->done_bits || !s->workers || s->done_fd < 0) {
 		ret = s->done_fd < 0 ? -errno : -ENOMEM;
 		server_free(s);
 		return ret;
@@ -698,6 +709,7 @@ void kvmuf_server_stats(const struct kvmuf_server *cs,
 		.uffd_faults = atomic_load(&s->uffd_faults),
 		.uffd_served = atomic_load(&s->uffd_served),
 		.both = atomic_load(&s->both),
+		.refaults = atomic_load(&s->refaults),
 		.queue_ns = atomic_load(&s->queue_ns),
 		.serve_ns = atomic_load(&s->serve_ns),
 		.resolve_ns = atomic_load(&s->resolve_ns),

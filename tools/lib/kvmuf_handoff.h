@@ -1,4 +1,4 @@
-/* SPDX-License-Identifier: GPL-2.0 */
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * handoff - how a VMM hands an attached /dev/kvm-userfault fd to kvmuf-daemon.
  *
@@ -25,6 +25,8 @@
 
 #include <stddef.h>
 #include <stdint.h>
+
+#include "kvmuf.h"
 
 #define KVMUF_HANDOFF_MAGIC	0x4855464bu	/* "KFUH" little endian */
 #define KVMUF_HANDOFF_VERSION	1
@@ -64,11 +66,11 @@ struct kvmuf_handoff_ack {
  * Check a received handoff that came with @nfds fds: 0, or -EINVAL /
  * -EPROTO with a message in @err.  Pure function.
  */
-int kvmuf_handoff_validate(const struct kvmuf_handoff *h, size_t len,
+KVMUF_PUBLIC int kvmuf_handoff_validate(const struct kvmuf_handoff *h, size_t len,
 			   unsigned int nfds, char *err, size_t errlen);
 
 /* Send @h with @devfd and, iff h->flags has KVMUF_HANDOFF_MEMFD, @memfd. */
-int kvmuf_handoff_send(int sock, const struct kvmuf_handoff *h, int devfd,
+KVMUF_PUBLIC int kvmuf_handoff_send(int sock, const struct kvmuf_handoff *h, int devfd,
 		       int memfd);
 
 /*
@@ -76,11 +78,11 @@ int kvmuf_handoff_send(int sock, const struct kvmuf_handoff *h, int devfd,
  * absent) are the caller's.  On failure no fd is left open: -EPIPE on EOF,
  * -EPROTO/-EINVAL for a bad message (see @err), other negative errno.
  */
-int kvmuf_handoff_recv(int sock, struct kvmuf_handoff *h, int *devfd,
+KVMUF_PUBLIC int kvmuf_handoff_recv(int sock, struct kvmuf_handoff *h, int *devfd,
 		       int *memfd, char *err, size_t errlen);
 
 /* The daemon's answer; @message may be NULL. */
-int kvmuf_handoff_ack_send(int sock, int status, unsigned int threads,
+KVMUF_PUBLIC int kvmuf_handoff_ack_send(int sock, int status, unsigned int threads,
 			   uint64_t snap_base_gfn, uint64_t snap_npages,
 			   const char *message);
 
@@ -88,7 +90,7 @@ int kvmuf_handoff_ack_send(int sock, int status, unsigned int threads,
  * Wait up to @timeout_ms (< 0: forever) for the ack: 0 (read it; check
  * ack->status), -ETIMEDOUT, -EPIPE on EOF, -EPROTO for garbage.
  */
-int kvmuf_handoff_ack_recv(int sock, struct kvmuf_handoff_ack *ack,
+KVMUF_PUBLIC int kvmuf_handoff_ack_recv(int sock, struct kvmuf_handoff_ack *ack,
 			   int timeout_ms);
 
 #endif /* KVMUF_HANDOFF_H */
