@@ -139,6 +139,9 @@ void kvmuf_vms_exit(void);
 
 /* resolve.c */
 long kvmuf_ioctl_set_missing(struct kvmuf_vm *vm, struct kvmuf_batch __user *ubatch);
+
+/* backstop.c: GFNs [gfn, gfn + npages) of kvm are guarded by a userfaultfd. 0 or -errno. */
+int kvmuf_check_backstop(struct kvm *kvm, u64 gfn, u64 npages);
 long kvmuf_ioctl_resolve(struct kvmuf_vm *vm, struct kvmuf_batch __user *ubatch);
 long kvmuf_ioctl_resolve_copy(struct kvmuf_vm *vm, struct kvmuf_copy_batch __user *ubatch);
 long kvmuf_ioctl_wait(struct kvmuf_vm *vm, const struct kvmuf_wait __user *uwait);

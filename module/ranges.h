@@ -35,6 +35,7 @@ static inline unsigned int kvmuf_frame_shift(enum kvmuf_frame_level level)
 struct kvmuf_krange {
 	u64 gfn;
 	u64 npages;
+	bool module_only;		/* KVMUF_RANGE_MODULE_ONLY: no backstop check */
 	unsigned long *missing;
 	unsigned long *notified;
 	unsigned long *installing;

@@ -169,6 +169,9 @@ static long kvmuf_ioctl_batch(struct kvmuf_vm *vm, struct kvmuf_batch __user *ub
 	if (IS_ERR(g))
 		return PTR_ERR(g);
 	ret = kvmuf_check_spans(vm, g, b.nr);
+	for (i = 0; i < b.nr && !ret && op == KVMUF_OP_SET_MISSING; i++)
+		if (!kvmuf_vm_range(vm, g[i].gfn)->module_only)
+			ret = kvmuf_check_backstop(vm->kvm, g[i].gfn, g[i].npages);
 	if (ret)
 		goto out;
 

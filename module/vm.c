@@ -357,12 +357,17 @@ int kvmuf_vm_add_range(struct kvmuf_vm *vm, const struct kvmuf_range *ar)
 	struct kvmuf_krange *r;
 	int pos, ret = 0;
 
-	if ((ar->flags & ~KVMUF_RANGE_MISSING) || ar->reserved0 || ar->reserved[0] ||
-	    ar->reserved[1])
+	if ((ar->flags & ~(KVMUF_RANGE_MISSING | KVMUF_RANGE_MODULE_ONLY)) || ar->reserved0 ||
+	    ar->reserved[0] || ar->reserved[1])
 		return -EINVAL;
 	if (!ar->npages || ar->npages > KVMUF_MAX_RANGE_PAGES ||
 	    ar->gfn > U64_MAX - ar->npages)
 		return -EINVAL;
+	if ((ar->flags & KVMUF_RANGE_MISSING) && !(ar->flags & KVMUF_RANGE_MODULE_ONLY)) {
+		ret = kvmuf_check_backstop(vm->kvm, ar->gfn, ar->npages);
+		if (ret)
+			return ret;
+	}
 
 	mutex_lock(&vm->lock);
 	old = rcu_dereference_protected(vm->ranges, lockdep_is_held(&vm->lock));
@@ -380,6 +385,7 @@ int kvmuf_vm_add_range(struct kvmuf_vm *vm, const struct kvmuf_range *ar)
 		ret = -ENOMEM;
 		goto out;
 	}
+	r->module_only = ar->flags & KVMUF_RANGE_MODULE_ONLY;
 	new->nr = old->nr + 1;
 	memcpy(new->range, old->range, pos * sizeof(new->range[0]));
 	new->range[pos] = r;

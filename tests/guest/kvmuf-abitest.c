@@ -125,7 +125,15 @@ static void test_ranges_and_batches(int dev, uint64_t base, uint64_t npages)
 	CHECK(xioctl(dev, KVMUF_ADD_RANGE, &r) == -EINVAL, "range wraps past 2^64");
 	r.gfn = base;
 	r.npages = npages;
+	/* Fail closed: missing GFNs over memory no userfaultfd guards are refused. */
+	r.flags = KVMUF_RANGE_MISSING;
+	CHECK(xioctl(dev, KVMUF_ADD_RANGE, &r) == -EINVAL,
+	      "missing range without the userfaultfd backstop refused");
+	CHECK(nr_missing(dev) == 0, "the refused range left nothing missing");
+	/* The rest of this test drives the bits by hand: module only. */
+	r.flags = KVMUF_RANGE_MODULE_ONLY;
 	CHECK(xioctl(dev, KVMUF_ADD_RANGE, &r) == 0, "add the test range");
+	r.flags = 0;
 	r.gfn = base + npages - 1;
 	r.npages = 4;
 	CHECK(xioctl(dev, KVMUF_ADD_RANGE, &r) == -EEXIST, "overlapping range");

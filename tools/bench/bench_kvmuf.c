@@ -201,7 +201,8 @@ int kv_setup(struct run_ctx *rc, struct kv_run **out)
 		return -1;
 	}
 	/* none-attached: registered, nothing missing: the hook's cost alone. */
-	ret = kvmuf_add_range(k->k, k->base_gfn, k->npages, served ? KVMUF_RANGE_MISSING : 0);
+	ret = kvmuf_add_range(k->k, k->base_gfn, k->npages,
+			      (served ? KVMUF_RANGE_MISSING : 0) | KVMUF_RANGE_MODULE_ONLY);
 	if (ret < 0) {
 		snprintf(rc->err, sizeof(rc->err), "KVMUF_ADD_RANGE gfn 0x%llx, %llu pages: %s",
 			 (unsigned long long)k->base_gfn, (unsigned long long)k->npages,

@@ -269,6 +269,7 @@ struct session {
 	struct kvmuf *k;
 	void *mem;			/* memfd mapping, or NULL */
 	int mem_fd;			/* the memfd (pages are written with pwrite) */
+	int uffd;			/* the VMM's userfaultfd (the backstop), or -1 */
 	size_t mem_size;
 	struct kvmuf_info info;		/* last good KVMUF_GET_INFO */
 	int have_info;
@@ -288,9 +289,10 @@ static void refresh_info(struct session *ss)
  * Check the handoff against the snapshot and take the fds: 0, or negative
  * errno with @msg set (the fds are closed then).
  */
-static int take_handoff(struct session *ss, int devfd, int memfd, char *msg,
+static int take_handoff(struct session *ss, const struct kvmuf_handoff_fds *fds, char *msg,
 			size_t len)
 {
+	int devfd = fds->dev, memfd = fds->memfd, uffd = fds->uffd;
 	const struct kvmuf_handoff *h = &ss->h;
 	const struct kvmuf_snap_header *sh = &ss->snap.hdr;
 	int ret;
@@ -300,6 +302,11 @@ static int take_handoff(struct session *ss, int devfd, int memfd, char *msg,
 			 (unsigned long long)sh->seed, (unsigned long long)h->seed);
 		ret = -EINVAL;
 		goto fail;
+	}
+	/* With the backstop every page goes in through the userfaultfd: no memfd mapping. */
+	if (uffd >= 0 && memfd >= 0) {
+		close(memfd);
+		memfd = -1;
 	}
 	if (memfd >= 0) {
 		struct stat st;
@@ -332,10 +339,13 @@ static int take_handoff(struct session *ss, int devfd, int memfd, char *msg,
 		snprintf(msg, len, "device fd: %s", kvmuf_strerror(ret));
 		goto fail;
 	}
+	ss->uffd = uffd;
 	return 0;
 fail:
 	if (memfd >= 0)
 		close(memfd);
+	if (uffd >= 0)
+		close(uffd);
 	close(devfd);
 	return ret;
 }
@@ -344,7 +354,8 @@ fail:
 static int accept_vmm(int lsock, int sigfd, struct session *ss)
 {
 	int timeout = opt.accept_timeout_s ? (int)opt.accept_timeout_s * 1000 : -1;
-	int sock, devfd, memfd, ret;
+	struct kvmuf_handoff_fds fds;
+	int sock, ret;
 	const char *sig = NULL;
 	char msg[96] = "";
 
@@ -371,9 +382,9 @@ static int accept_vmm(int lsock, int sigfd, struct session *ss)
 		close(sock);
 		return -1;
 	}
-	ret = kvmuf_handoff_recv(sock, &ss->h, &devfd, &memfd, msg, sizeof(msg));
+	ret = kvmuf_handoff_recv(sock, &ss->h, &fds, msg, sizeof(msg));
 	if (ret == 0)
-		ret = take_handoff(ss, devfd, memfd, msg, sizeof(msg));
+		ret = take_handoff(ss, &fds, msg, sizeof(msg));
 	if (ret < 0) {
 		err("refusing the VMM: %s", msg);
 		kvmuf_handoff_ack_send(sock, ret, 0, ss->snap.hdr.base_gfn,
@@ -451,7 +462,7 @@ int main(int argc, char **argv)
 	struct kvmuf_server_stats st = { 0 };
 	struct kvmuf_server_config cfg;
 	struct kvmuf_server *srv = NULL;
-	struct session ss = { 0 };
+	struct session ss = { .mem_fd = -1, .uffd = -1 };
 	int lsock, sock, sigfd, ret, ok;
 	char msg[96];
 	const char *why;
@@ -495,6 +506,9 @@ int main(int argc, char **argv)
 		.populate = ss.mem != NULL,
 		.mem_fd = ss.mem_fd,
 		.mem_fd_offset = ss.h.memfd_offset,
+		.use_uffd = ss.uffd >= 0,
+		.uffd = ss.uffd,
+		.uffd_hva = ss.h.uffd_hva,
 		.busy_poll = opt.busy_poll,
 		.poll_ms = opt.poll_ms,
 		.fetch_delay_us = opt.fetch_delay_us,
@@ -516,11 +530,12 @@ int main(int argc, char **argv)
 				     ss.snap.hdr.npages, NULL);
 	if (ret < 0)
 		err("sending the ack: %s", kvmuf_strerror(ret));
-	info("serving gfn 0x%llx-0x%llx (%llu pages, %u vCPUs, %s memory, %s mode): %u rings, %u threads",
+	info("serving gfn 0x%llx-0x%llx (%llu pages, %u vCPUs, %s memory, %s, %s mode): %u rings, %u threads",
 	     (unsigned long long)ss.h.base_gfn,
 	     (unsigned long long)(ss.h.base_gfn + ss.h.npages - 1),
 	     (unsigned long long)ss.h.npages, ss.h.nr_vcpus,
-	     ss.mem ? "memfd" : "anonymous",
+	     (ss.h.flags & KVMUF_HANDOFF_MEMFD) ? "memfd" : "anonymous",
+	     ss.uffd >= 0 ? "userfaultfd backstop" : "module only",
 	     (ss.h.attach_flags & KVMUF_ATTACH_EXIT) ? "exit" : "park",
 	     kvmuf_nr_rings(ss.k), st.threads);
 	warn_coverage(&ss);
@@ -535,6 +550,9 @@ int main(int argc, char **argv)
 		munmap(ss.mem, ss.mem_size);
 		close(ss.mem_fd);
 	}
+	/* Ours only: the VMM keeps its own, so its memory stays registered. */
+	if (ss.uffd >= 0)
+		close(ss.uffd);
 	kvmuf_snap_close(&ss.snap);
 
 	if (st.out_of_range)
@@ -542,10 +560,11 @@ int main(int argc, char **argv)
 	if (st.duplicates)
 		info("first duplicate gfn 0x%llx", (unsigned long long)st.first_dup_gfn);
 	ok = kvmuf_server_stats_ok(&st);
-	printf(PROG ": served %llu pages (%.1f MiB) in %.3f s by %u threads, faults %llu, deduped %llu, duplicates %llu, out-of-range %llu, unchanged %llu, errors %llu\n",
-	       (unsigned long long)st.served,
-	       (double)st.served * KVMUF_SNAP_PAGE / (1024.0 * 1024.0), st.seconds,
-	       st.threads, (unsigned long long)ss.info.faults,
+	printf(PROG ": served %llu pages (%.1f MiB) in %.3f s by %u threads, through rings %llu, through userfaultfd %llu, faults %llu, deduped %llu, duplicates %llu, out-of-range %llu, unchanged %llu, errors %llu\n",
+	       (unsigned long long)(st.ring_served + st.uffd_served),
+	       (double)(st.ring_served + st.uffd_served) * KVMUF_SNAP_PAGE / (1024.0 * 1024.0),
+	       st.seconds, st.threads, (unsigned long long)st.ring_served,
+	       (unsigned long long)st.uffd_served, (unsigned long long)ss.info.faults,
 	       (unsigned long long)ss.info.deduped,
 	       (unsigned long long)st.duplicates,
 	       (unsigned long long)st.out_of_range,

@@ -30,6 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <linux/userfaultfd.h>
+#include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
@@ -304,7 +305,13 @@ static void test_handoff_validate(void)
 	BAD(b.version++, 2, -EPROTO);
 	BAD(b.size--, 2, -EPROTO);
 	BAD(b.flags |= 1u << 7, 2, -EINVAL);
-	BAD(b.reserved[3] = 1, 2, -EINVAL);
+	BAD(b.reserved[2] = 1, 2, -EINVAL);
+	BAD(b.uffd_hva = 0x10000, 2, -EINVAL);		/* an address, no uffd */
+	BAD((b.flags |= KVMUF_HANDOFF_UFFD, b.uffd_hva = 0x10000), 2, -EPROTO); /* 2 of 3 fds */
+	BAD(b.flags |= KVMUF_HANDOFF_UFFD, 3, -EINVAL);	/* a uffd, no address */
+	BAD((b.flags |= KVMUF_HANDOFF_UFFD, b.uffd_hva = 0x10010), 3, -EINVAL);
+	BAD((b.flags |= KVMUF_HANDOFF_UFFD, b.uffd_hva = UINT64_MAX & ~4095ULL), 3, -EINVAL);
+	BAD((b.flags |= KVMUF_HANDOFF_UFFD, b.uffd_hva = 0x10000), 3, 0);
 	BAD((void)0, 1, -EPROTO);			/* memfd flag, one fd */
 	BAD(b.flags = 0, 2, -EPROTO);			/* no memfd flag, two fds */
 	BAD((void)0, 0, -EPROTO);
@@ -329,35 +336,57 @@ static void test_handoff_socket(void)
 {
 	struct kvmuf_handoff h = good_handoff(KVMUF_HANDOFF_MEMFD | KVMUF_HANDOFF_SEED), got;
 	struct kvmuf_handoff_ack ack;
-	int sv[2], devfd, memfd, rdev, rmem, ret;
+	struct kvmuf_handoff_fds r;
+	int sv[2], devfd, memfd, uffd, ret;
 	char err[128];
 
 	CHECK(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) == 0, "socketpair");
 	devfd = open("/dev/null", O_RDWR | O_CLOEXEC);
 	memfd = memfd_create("test", MFD_CLOEXEC);
-	CHECK(devfd >= 0 && memfd >= 0, "fds");
+	uffd = eventfd(0, EFD_CLOEXEC);		/* any fd stands for the uffd here */
+	CHECK(devfd >= 0 && memfd >= 0 && uffd >= 0, "fds");
 
-	/* Both fds arrive, and are the same files. */
-	ret = kvmuf_handoff_send(sv[0], &h, devfd, memfd);
+	/* All three fds arrive, in their places, and are the same files. */
+	h.flags |= KVMUF_HANDOFF_UFFD;
+	h.uffd_hva = 0x7f0000000000ULL;
+	ret = kvmuf_handoff_send(sv[0], &h, &(struct kvmuf_handoff_fds){ devfd, memfd, uffd });
 	CHECK(ret == 0, "send: %s", kvmuf_strerror(ret));
-	ret = kvmuf_handoff_recv(sv[1], &got, &rdev, &rmem, err, sizeof(err));
+	ret = kvmuf_handoff_recv(sv[1], &got, &r, err, sizeof(err));
 	CHECK(ret == 0, "recv: %d %s", ret, err);
 	if (ret == 0) {
 		CHECK(!memcmp(&got, &h, sizeof(h)), "payload intact");
-		CHECK(rdev >= 0 && rdev != devfd && same_file(rdev, devfd), "device fd passed");
-		CHECK(rmem >= 0 && rmem != memfd && same_file(rmem, memfd), "memfd passed");
-		CHECK(fcntl(rdev, F_GETFD) & FD_CLOEXEC, "received fd is close-on-exec");
-		close(rdev);
-		close(rmem);
+		CHECK(r.dev >= 0 && r.dev != devfd && same_file(r.dev, devfd), "device fd passed");
+		CHECK(r.memfd >= 0 && r.memfd != memfd && same_file(r.memfd, memfd),
+		      "memfd passed");
+		CHECK(r.uffd >= 0 && r.uffd != uffd && same_file(r.uffd, uffd), "uffd passed");
+		CHECK(fcntl(r.dev, F_GETFD) & FD_CLOEXEC, "received fd is close-on-exec");
+		close(r.dev);
+		close(r.memfd);
+		close(r.uffd);
 	}
 
-	/* Anonymous memory: one fd. */
+	/* Anonymous memory with the backstop: device fd and uffd. */
+	h.flags = KVMUF_HANDOFF_UFFD;
+	ret = kvmuf_handoff_send(sv[0], &h, &(struct kvmuf_handoff_fds){ devfd, memfd, uffd });
+	CHECK(ret == 0, "send anon+uffd");
+	ret = kvmuf_handoff_recv(sv[1], &got, &r, err, sizeof(err));
+	CHECK(ret == 0 && same_file(r.dev, devfd) && r.memfd == -1 && same_file(r.uffd, uffd),
+	      "recv anon+uffd: %d %s", ret, err);
+	if (ret == 0) {
+		close(r.dev);
+		close(r.uffd);
+	}
+
+	/* Anonymous memory, module only: one fd. */
 	h.flags = 0;
-	CHECK(kvmuf_handoff_send(sv[0], &h, devfd, -1) == 0, "send anon");
-	ret = kvmuf_handoff_recv(sv[1], &got, &rdev, &rmem, err, sizeof(err));
-	CHECK(ret == 0 && rdev >= 0 && rmem == -1, "recv anon: %d %s", ret, err);
+	h.uffd_hva = 0;
+	CHECK(kvmuf_handoff_send(sv[0], &h, &(struct kvmuf_handoff_fds){ devfd, -1, -1 }) == 0,
+	      "send anon");
+	ret = kvmuf_handoff_recv(sv[1], &got, &r, err, sizeof(err));
+	CHECK(ret == 0 && r.dev >= 0 && r.memfd == -1 && r.uffd == -1, "recv anon: %d %s", ret,
+	      err);
 	if (ret == 0)
-		close(rdev);
+		close(r.dev);
 
 	/* A lying handoff (memfd flag, one fd) is refused, its fd closed. */
 	{
@@ -368,8 +397,9 @@ static void test_handoff_socket(void)
 		before = open("/dev/null", O_RDONLY);
 		close(before);
 		CHECK(kvmuf_send_fds(sv[0], fds, 1, &h, sizeof(h)) == 0, "send lie");
-		ret = kvmuf_handoff_recv(sv[1], &got, &rdev, &rmem, err, sizeof(err));
-		CHECK(ret == -EPROTO && rdev == -1 && rmem == -1, "lie refused: %d %s", ret, err);
+		ret = kvmuf_handoff_recv(sv[1], &got, &r, err, sizeof(err));
+		CHECK(ret == -EPROTO && r.dev == -1 && r.memfd == -1 && r.uffd == -1,
+		      "lie refused: %d %s", ret, err);
 		after = open("/dev/null", O_RDONLY);
 		CHECK(after == before, "the refused fd was closed (next fd %d, was %d)",
 		      after, before);
@@ -396,11 +426,12 @@ static void test_handoff_socket(void)
 	close(sv[0]);
 	CHECK(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) == 0, "socketpair");
 	close(sv[0]);
-	ret = kvmuf_handoff_recv(sv[1], &got, &rdev, &rmem, err, sizeof(err));
+	ret = kvmuf_handoff_recv(sv[1], &got, &r, err, sizeof(err));
 	CHECK(ret == -EPIPE, "handoff EOF: %d", ret);
 	close(sv[1]);
 	close(devfd);
 	close(memfd);
+	close(uffd);
 }
 
 /* ---- the server against fake rings ---- */
@@ -1319,7 +1350,8 @@ static void backstop_case(int shmem)
 	}
 	CHECK(unresolved == 0 && bad == 0, "%s: %llu pages unresolved, %llu wrong", what,
 	      (unsigned long long)unresolved, (unsigned long long)bad);
-	CHECK(st.uffd_served + (st.faults - st.both) == n && st.duplicates == 0 &&
+	CHECK(st.uffd_served + st.ring_served == n && st.faults - st.both == st.ring_served &&
+	      st.duplicates == 0 &&
 	      st.errors == 0 && st.uffd_served >= 32 && st.uffd_served <= n / 2 &&
 	      st.both >= 32,
 	      "%s: %llu through uffd, %llu ring entries of which %llu both ways, %llu dup, %llu err",

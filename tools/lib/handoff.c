@@ -50,7 +50,7 @@ int kvmuf_handoff_validate(const struct kvmuf_handoff *h, size_t len,
 			return -EINVAL;
 		}
 	}
-	want_fds = (h->flags & KVMUF_HANDOFF_MEMFD) ? 2 : 1;
+	want_fds = 1 + !!(h->flags & KVMUF_HANDOFF_MEMFD) + !!(h->flags & KVMUF_HANDOFF_UFFD);
 	if (nfds != want_fds) {
 		set_err(err, errlen, "handoff came with %u fds, expected %u", nfds,
 			want_fds);
@@ -80,30 +80,47 @@ int kvmuf_handoff_validate(const struct kvmuf_handoff *h, size_t len,
 		set_err(err, errlen, "memfd offset without a memfd");
 		return -EINVAL;
 	}
+	if (h->flags & KVMUF_HANDOFF_UFFD) {
+		if (!h->uffd_hva || (h->uffd_hva & 4095) ||
+		    h->uffd_hva > UINT64_MAX - (h->npages << 12)) {
+			set_err(err, errlen, "bad userfaultfd address 0x%llx for %llu pages",
+				(unsigned long long)h->uffd_hva,
+				(unsigned long long)h->npages);
+			return -EINVAL;
+		}
+	} else if (h->uffd_hva) {
+		set_err(err, errlen, "userfaultfd address without a userfaultfd");
+		return -EINVAL;
+	}
 	return 0;
 }
 
-int kvmuf_handoff_send(int sock, const struct kvmuf_handoff *h, int devfd,
-		       int memfd)
+int kvmuf_handoff_send(int sock, const struct kvmuf_handoff *h,
+		       const struct kvmuf_handoff_fds *fds)
 {
-	int fds[2] = { devfd, memfd };
-	unsigned int nfds = (h->flags & KVMUF_HANDOFF_MEMFD) ? 2 : 1;
+	int v[KVMUF_HANDOFF_MAX_FDS];
+	unsigned int n = 0;
 	int ret;
 
-	ret = kvmuf_send_fds(sock, fds, nfds, h, sizeof(*h));
+	v[n++] = fds->dev;
+	if (h->flags & KVMUF_HANDOFF_MEMFD)
+		v[n++] = fds->memfd;
+	if (h->flags & KVMUF_HANDOFF_UFFD)
+		v[n++] = fds->uffd;
+	ret = kvmuf_send_fds(sock, v, n, h, sizeof(*h));
 	if (ret < 0)
 		return ret;
 	return 0;
 }
 
-int kvmuf_handoff_recv(int sock, struct kvmuf_handoff *h, int *devfd,
-		       int *memfd, char *err, size_t errlen)
+int kvmuf_handoff_recv(int sock, struct kvmuf_handoff *h, struct kvmuf_handoff_fds *out,
+		       char *err, size_t errlen)
 {
 	int fds[KVMUF_HANDOFF_MAX_FDS];
-	unsigned int nfds = 0;
+	unsigned int nfds = 0, i = 0;
 	int ret;
 
-	*devfd = *memfd = -1;
+	*out = (struct kvmuf_handoff_fds) { .dev = -1, .memfd = -1, .uffd = -1 };
 	memset(h, 0, sizeof(*h));
 	ret = kvmuf_recv_fds(sock, fds, KVMUF_HANDOFF_MAX_FDS, &nfds, h, sizeof(*h));
 	if (ret < 0) {
@@ -116,13 +133,15 @@ int kvmuf_handoff_recv(int sock, struct kvmuf_handoff *h, int *devfd,
 	}
 	ret = kvmuf_handoff_validate(h, (size_t)ret, nfds, err, errlen);
 	if (ret < 0) {
-		for (unsigned int i = 0; i < nfds; i++)
+		for (i = 0; i < nfds; i++)
 			close(fds[i]);
 		return ret;
 	}
-	*devfd = fds[0];
-	if (nfds > 1)
-		*memfd = fds[1];
+	out->dev = fds[i++];
+	if (h->flags & KVMUF_HANDOFF_MEMFD)
+		out->memfd = fds[i++];
+	if (h->flags & KVMUF_HANDOFF_UFFD)
+		out->uffd = fds[i++];
 	return 0;
 }
 

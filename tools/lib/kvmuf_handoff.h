@@ -1,24 +1,30 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * handoff - how a VMM hands an attached /dev/kvm-userfault fd to kvmuf-daemon.
+ * libkvmuf: how a VMM hands an attached /dev/kvm-userfault fd, and what else the page
+ * server needs, to a page server in another process (kvmuf-daemon).
  *
- * Transport: a unix SOCK_SEQPACKET socket (the daemon listens, the VMM
- * connects; one VMM per daemon).
+ * Transport: a unix SOCK_SEQPACKET socket (the daemon listens, the VMM connects; one
+ * VMM per daemon).
  *
- *   VMM -> daemon   struct kvmuf_handoff, with SCM_RIGHTS fds:
- *                   [0] the device fd, already attached, ranges registered;
- *                   [1] the guest memfd, iff flags has KVMUF_HANDOFF_MEMFD.
- *   daemon -> VMM   struct kvmuf_handoff_ack: status 0 (serving) or a
- *                   negative errno with a message (the daemon then exits).
+ *   VMM -> daemon   struct kvmuf_handoff, with SCM_RIGHTS fds, in this order:
+ *                   the device fd, already attached, ranges registered;
+ *                   the guest memfd, iff flags has KVMUF_HANDOFF_MEMFD;
+ *                   the VMM's userfaultfd, iff flags has KVMUF_HANDOFF_UFFD (the
+ *                   backstop, kvmuf_backstop.h: registered on the guest memory, whose
+ *                   VMM address of base_gfn is uffd_hva).
+ *   daemon -> VMM   struct kvmuf_handoff_ack: status 0 (serving) or a negative errno
+ *                   with a message (the daemon then exits).
  *
- * After the ack nothing more is sent.  Either side closing the socket ends
- * the session: the daemon stops serving when the VMM closes it (and prints
- * its summary), the VMM treats EOF as "nobody will serve missing pages".
+ * After the ack nothing more is sent. Either side closing the socket ends the session:
+ * the daemon stops serving when the VMM closes it (and prints its summary), the VMM
+ * treats EOF as "nobody will serve missing pages". The VMM keeps its own userfaultfd
+ * open whatever happens to the daemon: closing the last reference would unregister the
+ * memory and let every access to a missing page see zeros.
  *
- * Memory: GFNs [base_gfn, base_gfn + npages) are the guest memory being
- * served.  Anonymous memory is served with KVMUF_RESOLVE_COPY; memfd memory
- * by writing the page through the daemon's own MAP_SHARED mapping of the
- * memfd (byte memfd_offset + (gfn - base_gfn) * 4096) and KVMUF_RESOLVE.
+ * Memory: GFNs [base_gfn, base_gfn + npages) are the guest memory being served. With
+ * the backstop every page is installed through the userfaultfd (kvmuf_server.h); without
+ * it, anonymous memory with KVMUF_RESOLVE_COPY, memfd memory through the daemon's own
+ * MAP_SHARED mapping of the memfd (byte memfd_offset + (gfn - base_gfn) * 4096).
  */
 #ifndef KVMUF_HANDOFF_H
 #define KVMUF_HANDOFF_H
@@ -34,7 +40,8 @@
 /* kvmuf_handoff.flags */
 #define KVMUF_HANDOFF_MEMFD	(1u << 0)	/* fd [1] is the guest memfd */
 #define KVMUF_HANDOFF_SEED	(1u << 1)	/* seed is valid: refuse another snapshot seed */
-#define KVMUF_HANDOFF_FLAGS	(KVMUF_HANDOFF_MEMFD | KVMUF_HANDOFF_SEED)
+#define KVMUF_HANDOFF_UFFD	(1u << 2)	/* the VMM's userfaultfd follows */
+#define KVMUF_HANDOFF_FLAGS	(KVMUF_HANDOFF_MEMFD | KVMUF_HANDOFF_SEED | KVMUF_HANDOFF_UFFD)
 
 struct kvmuf_handoff {
 	uint32_t magic;		/* KVMUF_HANDOFF_MAGIC */
@@ -47,7 +54,8 @@ struct kvmuf_handoff {
 	uint64_t seed;		/* the VMM's pattern seed (KVMUF_HANDOFF_SEED) */
 	uint32_t nr_vcpus;	/* informational */
 	uint32_t attach_flags;	/* KVMUF_ATTACH_* the VMM used (informational) */
-	uint64_t reserved[4];	/* zero */
+	uint64_t uffd_hva;	/* KVMUF_HANDOFF_UFFD: the VMM's address of base_gfn */
+	uint64_t reserved[3];	/* zero */
 };
 
 struct kvmuf_handoff_ack {
@@ -60,7 +68,14 @@ struct kvmuf_handoff_ack {
 	char message[96];	/* why, when status < 0 (NUL terminated) */
 };
 
-#define KVMUF_HANDOFF_MAX_FDS	2
+#define KVMUF_HANDOFF_MAX_FDS	3
+
+/* The fds of a handoff; -1 where absent. */
+struct kvmuf_handoff_fds {
+	int dev;		/* the attached device fd */
+	int memfd;		/* KVMUF_HANDOFF_MEMFD */
+	int uffd;		/* KVMUF_HANDOFF_UFFD */
+};
 
 /*
  * Check a received handoff that came with @nfds fds: 0, or -EINVAL /
@@ -69,17 +84,17 @@ struct kvmuf_handoff_ack {
 KVMUF_PUBLIC int kvmuf_handoff_validate(const struct kvmuf_handoff *h, size_t len,
 			   unsigned int nfds, char *err, size_t errlen);
 
-/* Send @h with @devfd and, iff h->flags has KVMUF_HANDOFF_MEMFD, @memfd. */
-KVMUF_PUBLIC int kvmuf_handoff_send(int sock, const struct kvmuf_handoff *h, int devfd,
-		       int memfd);
+/* Send @h with the fds its flags name (the caller keeps its own copies). */
+KVMUF_PUBLIC int kvmuf_handoff_send(int sock, const struct kvmuf_handoff *h,
+				   const struct kvmuf_handoff_fds *fds);
 
 /*
- * Receive and validate a handoff.  On success *@devfd and *@memfd (-1 when
- * absent) are the caller's.  On failure no fd is left open: -EPIPE on EOF,
- * -EPROTO/-EINVAL for a bad message (see @err), other negative errno.
+ * Receive and validate a handoff. On success the fds in *@fds (-1 where absent) are the
+ * caller's. On failure no fd is left open: -EPIPE on EOF, -EPROTO/-EINVAL for a bad
+ * message (see @err), other negative errno.
  */
-KVMUF_PUBLIC int kvmuf_handoff_recv(int sock, struct kvmuf_handoff *h, int *devfd,
-		       int *memfd, char *err, size_t errlen);
+KVMUF_PUBLIC int kvmuf_handoff_recv(int sock, struct kvmuf_handoff *h,
+				   struct kvmuf_handoff_fds *fds, char *err, size_t errlen);
 
 /* The daemon's answer; @message may be NULL. */
 KVMUF_PUBLIC int kvmuf_handoff_ack_send(int sock, int status, unsigned int threads,

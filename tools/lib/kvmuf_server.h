@@ -127,6 +127,7 @@ struct kvmuf_server_stats {
 	uint64_t served;		/* GFNs resolved by us (ioctl "changed") */
 	uint64_t unchanged;		/* GFNs we resolved that were not missing */
 	uint64_t duplicates;		/* faults for a GFN we had served already */
+	uint64_t ring_served;		/* pages first requested through a ring */
 	uint64_t uffd_faults;		/* userfaultfd messages handled */
 	uint64_t uffd_served;		/* pages first requested through userfaultfd */
 	uint64_t both;			/* ring entries for pages userfaultfd served */

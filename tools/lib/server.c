@@ -60,7 +60,7 @@ struct kvmuf_server {
 	atomic_int detached;
 	atomic_uint logged;
 	_Atomic uint64_t faults, served, unchanged, duplicates, out_of_range;
-	_Atomic uint64_t uffd_faults, uffd_served, both, refaults;
+	_Atomic uint64_t ring_served, uffd_faults, uffd_served, both, refaults;
 	_Atomic uint64_t errors, batches;
 	_Atomic uint64_t queue_ns, serve_ns, resolve_ns, timed;
 	_Atomic uint64_t first_oor_gfn, first_dup_gfn;
@@ -408,13 +408,15 @@ static void add_fault(struct worker *w, const struct kvmuf_fault *f, uint64_t co
 	/* Keep the batch and the faults timed (and reported) for it in step. */
 	if (w->npending == PENDING_MAX)
 		flush(w);
-	if (s->cfg.fetch_delay_us)
-		usleep(s->cfg.fetch_delay_us);	/* stands for fetching the page */
 	dup = mark_served(s, moff / PAGE);
-	if (dup && s->cfg.use_uffd && test(s->uffd_bits, moff / PAGE)) {
+	if (!dup) {
+		add(&s->ring_served, 1);
+		if (s->cfg.fetch_delay_us)
+			usleep(s->cfg.fetch_delay_us);	/* stands for fetching the page */
+	} else if (s->cfg.use_uffd && test(s->uffd_bits, moff / PAGE)) {
 		/* KVM or the VMM touched it first, through the host mm: resolve only. */
 		add(&s->both, 1);
-	} else if (dup) {
+	} else {
 		add(&s->duplicates, 1);
 		set_first(&s->first_dup_gfn, gfn);
 		srv_log(s, "duplicate fault: gfn 0x%llx (vcpu %d) was served already",
@@ -706,6 +708,7 @@ void kvmuf_server_stats(const struct kvmuf_server *cs,
 		.out_of_range = atomic_load(&s->out_of_range),
 		.errors = atomic_load(&s->errors),
 		.batches = atomic_load(&s->batches),
+		.ring_served = atomic_load(&s->ring_served),
 		.uffd_faults = atomic_load(&s->uffd_faults),
 		.uffd_served = atomic_load(&s->uffd_served),
 		.both = atomic_load(&s->both),

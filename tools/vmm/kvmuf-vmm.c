@@ -49,7 +49,8 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: " PROG " [-v NVCPUS] [-b BYTES] [-O] [-m anon|memfd] [-H THP] [-w|-r|-c|-k] [-s SEED]\n"
 		"       [-q]\n"
-		"       [-u park|exit [-R ENTRIES] [-G] [-D SOCKET | -T THREADS [-d USEC]] [-W MS]] [-S SNAPSHOT]\n"
+		"       [-u park|exit [-M] [-R ENTRIES] [-G] [-D SOCKET | -T THREADS [-d USEC]] [-W MS]]\n"
+		"       [-S SNAPSHOT]\n"
 		"  -v NVCPUS  number of vCPUs, each with its own region (default 1)\n"
 		"  -b BYTES   region size per vCPU, suffix K, M or G; multiple of 4K (default 1M)\n"
 		"  -O         all vCPUs touch the same region (memory is one region; dedup tests)\n"
@@ -68,10 +69,14 @@ static void usage(FILE *f)
 		"  -u MODE    demand-page the test memory with /dev/kvm-userfault, all of it\n"
 		"             missing at start; MODE park (vCPUs sleep in the kernel) or exit\n"
 		"             (KVM_RUN returns, the VMM waits with KVMUF_WAIT and re-enters)\n"
+		"             The test memory is also registered with userfaultfd (the backstop:\n"
+		"             KVM's and the VMM's own accesses to missing pages wait until served)\n"
+		"  -M         module only: no userfaultfd backstop (such accesses would see zeros;\n"
+		"             this VMM makes none: the guest code touches memory by itself only)\n"
 		"  -R ENTRIES ring entries per vCPU ring, power of two 16..65536 (default %d)\n"
 		"  -G         no vCPU rings: every vCPU notifies through the shared VM ring\n"
-		"  -D SOCKET  hand the device fd (and the memfd) to kvmuf-daemon at SOCKET; in\n"
-		"             park mode the VMM then closes its own device fd\n"
+		"  -D SOCKET  hand the device fd (and the memfd, the userfaultfd) to kvmuf-daemon\n"
+		"             at SOCKET; in park mode the VMM then closes its own device fd\n"
 		"  -T THREADS without -D: threads of the in-process server (default %d)\n"
 		"  -d USEC    without -D: in-process server fetch delay per page (default 0)\n"
 		"  -W MS      exit mode: fail if a missing page is not served within MS ms\n"
@@ -113,7 +118,7 @@ static void parse_args(int argc, char **argv, struct options *o)
 		},
 	};
 
-	while ((c = getopt(argc, argv, "v:b:m:H:Owrcks:qu:R:GD:T:d:W:S:h")) != -1) {
+	while ((c = getopt(argc, argv, "v:b:m:H:Owrcks:qu:MR:GD:T:d:W:S:h")) != -1) {
 		switch (c) {
 		case 'v':
 			if (cli_parse_u64(optarg, 10, &v, &end) < 0 || *end ||
@@ -174,6 +179,7 @@ static void parse_args(int argc, char **argv, struct options *o)
 			ring_set = 1;
 			break;
 		case 'G': o->uf.vm_ring_only = 1; break;
+		case 'M': o->uf.module_only = 1; break;
 		case 'D': o->uf.daemon_path = optarg; break;
 		case 'T':
 			if (cli_parse_u64(optarg, 10, &v, &end) < 0 || *end ||
@@ -207,8 +213,9 @@ static void parse_args(int argc, char **argv, struct options *o)
 			  (KVMUF_GPA_LIMIT - KVMUF_TEST_GPA) >> 30);
 
 	if (o->uf.mode == KVMUF_UF_OFF) {
-		if (ring_set || o->uf.daemon_path || threads_set || o->uf.wait_limit_ms)
-			bad_usage("-R, -D, -T and -W need -u");
+		if (ring_set || o->uf.daemon_path || threads_set || o->uf.wait_limit_ms ||
+		    o->uf.module_only)
+			bad_usage("-M, -R, -D, -T and -W need -u");
 	} else {
 		if (!o->uf.daemon_path && !o->snap_path)
 			bad_usage("-u without -D serves pages in-process: it needs -S SNAPSHOT");
@@ -337,12 +344,16 @@ int main(int argc, char **argv)
 	}
 
 	ok = kvmuf_vm_run(vm, o.mode, o.seed, res, &seconds) == 0;
-	if (uf && kvmuf_uf_finish(uf) < 0)
-		ok = 0;
+	/*
+	 * The host's checks read guest memory while the pages are still served: with the
+	 * backstop a page the guest never touched would wait for its server.
+	 */
 	if (ok && kvmuf_vm_check_results(vm, o.mode, o.seed, res) < 0)
 		ok = 0;
 	/* Every page, all 4 KiB of it, must be the snapshot's page of its GFN. */
 	if (ok && o.snap_path && kvmuf_vm_compare_snapshot(vm, &snap) != 0)
+		ok = 0;
+	if (uf && kvmuf_uf_finish(uf) < 0)
 		ok = 0;
 
 	if (!o.quiet) {

@@ -4,7 +4,9 @@
 #include "kvmuf_uf.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -15,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "kvmuf_backstop.h"
 #include "kvmuf_handoff.h"
 #include "kvmuf_server.h"
 
@@ -22,6 +25,7 @@
 #define ACK_TIMEOUT_MS		10000
 #define WAIT_SLICE_MS		100	/* KVMUF_WAIT per call; the socket is checked between */
 #define MAX_LOGGED		16
+#define DAEMON_GRACE_MS		2000	/* daemon gone: time for the error paths to end the run */
 
 struct uf_vcpu {
 	uint64_t exits;		/* written by the vCPU's own thread only */
@@ -32,8 +36,12 @@ struct kvmuf_uf {
 	struct kvmuf_uf_config cfg;
 	struct kvmuf_vm *vm;
 	struct kvmuf *k;		/* NULL once handed over in park mode */
+	int uffd;			/* the backstop's userfaultfd, or -1 */
 	int sock;			/* daemon connection, or -1 */
 	atomic_int daemon_eof;
+	pthread_t watchdog;		/* backstop + daemon: see watch_daemon() */
+	int have_watchdog;
+	int watchdog_pipe[2];		/* closed by finish/destroy: the run is over */
 	unsigned int daemon_threads;
 	struct kvmuf_server *srv;	/* in-process server, or NULL */
 	struct kvmuf_server_stats stats;
@@ -130,21 +138,24 @@ static int hand_over(struct kvmuf_uf *uf)
 		.version = KVMUF_HANDOFF_VERSION,
 		.size = sizeof(h),
 		.flags = (mem->memfd >= 0 ? KVMUF_HANDOFF_MEMFD : 0) |
-			 (uf->cfg.send_seed ? KVMUF_HANDOFF_SEED : 0),
+			 (uf->cfg.send_seed ? KVMUF_HANDOFF_SEED : 0) |
+			 (uf->uffd >= 0 ? KVMUF_HANDOFF_UFFD : 0),
 		.base_gfn = uf->base_gfn,
 		.npages = uf->npages,
 		.memfd_offset = 0,	/* the memfd backs exactly the test slot */
 		.seed = uf->cfg.send_seed ? uf->cfg.seed : 0,
 		.nr_vcpus = uf->nr_vcpus,
 		.attach_flags = uf->cfg.mode == KVMUF_UF_EXIT ? KVMUF_ATTACH_EXIT : 0,
+		.uffd_hva = uf->uffd >= 0 ? (uintptr_t)mem->hva : 0,
 	};
+	struct kvmuf_handoff_fds fds = { kvmuf_fd(uf->k), mem->memfd, uf->uffd };
 	struct kvmuf_handoff_ack ack;
 	int ret;
 
 	uf->sock = connect_daemon(uf->cfg.daemon_path, uf->cfg.connect_timeout_ms);
 	if (uf->sock < 0)
 		return -1;
-	ret = kvmuf_handoff_send(uf->sock, &h, kvmuf_fd(uf->k), mem->memfd);
+	ret = kvmuf_handoff_send(uf->sock, &h, &fds);
 	if (ret < 0) {
 		uf_err("handing the device fd to kvmuf-daemon: %s", kvmuf_strerror(ret));
 		return -1;
@@ -163,8 +174,9 @@ static int hand_over(struct kvmuf_uf *uf)
 	}
 	uf->daemon_threads = ack.threads;
 	if (uf->cfg.verbose)
-		fprintf(stderr, PFX "handed the VM to kvmuf-daemon at %s (%u threads, snapshot gfn 0x%llx, %llu pages)\n",
-			uf->cfg.daemon_path, ack.threads,
+		fprintf(stderr, PFX "handed the VM to kvmuf-daemon at %s (%s, %u threads, snapshot gfn 0x%llx, %llu pages)\n",
+			uf->cfg.daemon_path,
+			uf->uffd >= 0 ? "userfaultfd backstop" : "module only", ack.threads,
 			(unsigned long long)ack.snap_base_gfn,
 			(unsigned long long)ack.snap_npages);
 
@@ -194,8 +206,11 @@ static int start_server(struct kvmuf_uf *uf)
 			.mem_npages = uf->npages,
 		},
 		.snap_data = snap->data,
-		/* memfd: write through our own shared mapping, then RESOLVE. */
-		.mem = mem->memfd >= 0 ? mem->hva : NULL,
+		/* Backstop: UFFDIO_COPY. Else memfd: write through our own mapping, RESOLVE. */
+		.use_uffd = uf->uffd >= 0,
+		.uffd = uf->uffd,
+		.uffd_hva = (uintptr_t)mem->hva,
+		.mem = mem->memfd >= 0 && uf->uffd < 0 ? mem->hva : NULL,
 		.poll_ms = uf->cfg.poll_ms,
 		.fetch_delay_us = uf->cfg.fetch_delay_us,
 		.log_prefix = uf->cfg.verbose ? "kvmuf-vmm: server" : NULL,
@@ -352,6 +367,62 @@ static enum kvmuf_exit_action uf_exit_hook(struct kvmuf_vm *vm,
 	return wait_for_gfn(uf, in->vcpu, gfn);
 }
 
+/*
+ * Backstop with a daemon: if the daemon dies, a thread of ours (a vCPU in KVM's
+ * emulator, say) may be waiting in userfaultfd for a page nobody will ever serve, and
+ * nothing but our exit ends that wait safely (closing the userfaultfd would hand it a
+ * zero page). Parked and exit-mode vCPUs end the run with an error on their own: give
+ * them DAEMON_GRACE_MS, then exit.
+ */
+static void *watch_daemon(void *arg)
+{
+	struct kvmuf_uf *uf = arg;
+	struct pollfd p[2] = {
+		{ .fd = uf->sock, .events = POLLRDHUP },
+		{ .fd = uf->watchdog_pipe[0], .events = POLLIN },
+	};
+
+	while (poll(p, 2, -1) < 0 && errno == EINTR)
+		;
+	if (p[1].revents)
+		return NULL;		/* the run is over */
+	atomic_store(&uf->daemon_eof, 1);
+	if (poll(&p[1], 1, DAEMON_GRACE_MS) > 0)
+		return NULL;
+	uf_err("kvmuf-daemon is gone and the run has not ended: a thread may wait in userfaultfd for a page nobody will serve; exiting");
+	_exit(EXIT_FAILURE);
+}
+
+static int start_watchdog(struct kvmuf_uf *uf)
+{
+	if (pipe2(uf->watchdog_pipe, O_CLOEXEC) < 0) {
+		uf_err("pipe: %s", strerror(errno));
+		return -1;
+	}
+	if (pthread_create(&uf->watchdog, NULL, watch_daemon, uf) != 0) {
+		uf_err("cannot start the daemon watchdog");
+		return -1;
+	}
+	uf->have_watchdog = 1;
+	return 0;
+}
+
+static void stop_watchdog(struct kvmuf_uf *uf)
+{
+	if (uf->watchdog_pipe[1] >= 0) {
+		close(uf->watchdog_pipe[1]);
+		uf->watchdog_pipe[1] = -1;
+	}
+	if (uf->have_watchdog) {
+		pthread_join(uf->watchdog, NULL);
+		uf->have_watchdog = 0;
+	}
+	if (uf->watchdog_pipe[0] >= 0) {
+		close(uf->watchdog_pipe[0]);
+		uf->watchdog_pipe[0] = -1;
+	}
+}
+
 /* ---- setup and teardown ---- */
 
 static int attach(struct kvmuf_uf *uf)
@@ -367,8 +438,26 @@ static int attach(struct kvmuf_uf *uf)
 		       uf->cfg.ring_entries, kvmuf_strerror(ret));
 		return -1;
 	}
+	/*
+	 * The backstop goes on before any GFN is missing, so that no access through the
+	 * host mm ever finds a missing page unguarded.
+	 */
+	if (!uf->cfg.module_only) {
+		const struct kvmuf_test_mem *mem = kvmuf_vm_test_mem(uf->vm);
+
+		ret = kvmuf_backstop_open(&uf->uffd);
+		if (ret == 0)
+			ret = kvmuf_backstop_register(uf->uffd, mem->hva, mem->size);
+		if (ret < 0) {
+			uf_err("userfaultfd backstop on the test memory: %s%s", strerror(-ret),
+			       ret == -EPERM ? " (needs CAP_SYS_PTRACE, vm.unprivileged_userfaultfd=1 or access to /dev/userfaultfd; -M runs without it)" : "");
+			return -1;
+		}
+	}
 	/* All of the test memory starts missing: every page comes from the server. */
-	ret = kvmuf_add_range(uf->k, uf->base_gfn, uf->npages, KVMUF_RANGE_MISSING);
+	ret = kvmuf_add_range(uf->k, uf->base_gfn, uf->npages,
+			      KVMUF_RANGE_MISSING |
+			      (uf->cfg.module_only ? KVMUF_RANGE_MODULE_ONLY : 0));
 	if (ret < 0) {
 		uf_err("KVMUF_ADD_RANGE gfn 0x%llx, %llu pages: %s",
 		       (unsigned long long)uf->base_gfn,
@@ -402,6 +491,8 @@ int kvmuf_uf_setup(struct kvmuf_vm *vm, const struct kvmuf_uf_config *cfg,
 	uf->cfg = *cfg;
 	uf->vm = vm;
 	uf->sock = -1;
+	uf->uffd = -1;
+	uf->watchdog_pipe[0] = uf->watchdog_pipe[1] = -1;
 	uf->nr_vcpus = kvmuf_vm_nr_vcpus(vm);
 	uf->base_gfn = mem->gpa >> KVMUF_PAGE_SHIFT;
 	uf->npages = mem->size >> KVMUF_PAGE_SHIFT;
@@ -425,6 +516,8 @@ int kvmuf_uf_setup(struct kvmuf_vm *vm, const struct kvmuf_uf_config *cfg,
 	kvmuf_vm_set_exit_hook(vm, uf_exit_hook, uf);
 	if (cfg->daemon_path ? hand_over(uf) < 0 : start_server(uf) < 0)
 		goto fail;
+	if (cfg->daemon_path && uf->uffd >= 0 && start_watchdog(uf) < 0)
+		goto fail;
 	*out = uf;
 	return KVMUF_UF_SETUP_OK;
 fail:
@@ -437,6 +530,7 @@ int kvmuf_uf_finish(struct kvmuf_uf *uf)
 {
 	int ret = 0;
 
+	stop_watchdog(uf);
 	if (uf->srv) {
 		kvmuf_server_stop(uf->srv, &uf->stats);
 		uf->srv = NULL;
@@ -469,8 +563,9 @@ void kvmuf_uf_print(const struct kvmuf_uf *uf)
 
 	if (!uf->have_stats)
 		return;
-	printf(PFX "server: served %llu pages in %.3f s by %u threads, %llu batches, duplicates %llu, out-of-range %llu, unchanged %llu, errors %llu\n",
-	       (unsigned long long)st->served, st->seconds, st->threads,
+	printf(PFX "server: served %llu pages in %.3f s by %u threads, through rings %llu, through userfaultfd %llu, %llu batches, duplicates %llu, out-of-range %llu, unchanged %llu, errors %llu\n",
+	       (unsigned long long)(st->ring_served + st->uffd_served), st->seconds, st->threads,
+	       (unsigned long long)st->ring_served, (unsigned long long)st->uffd_served,
 	       (unsigned long long)st->batches, (unsigned long long)st->duplicates,
 	       (unsigned long long)st->out_of_range,
 	       (unsigned long long)st->unchanged, (unsigned long long)st->errors);
@@ -484,8 +579,9 @@ const char *kvmuf_uf_summary(const struct kvmuf_uf *uf, char *buf, size_t len)
 		snprintf(buf, len, "uf off");
 		return buf;
 	}
-	n = snprintf(buf, len, "uf %s, %s", kvmuf_uf_mode_name(uf->cfg.mode),
-		     uf->cfg.daemon_path ? "daemon" : "in-process server");
+	n = snprintf(buf, len, "uf %s, %s, %s", kvmuf_uf_mode_name(uf->cfg.mode),
+		     uf->cfg.daemon_path ? "daemon" : "in-process server",
+		     uf->uffd >= 0 ? "backstop" : "module only");
 	if (uf->have_info && n > 0 && (size_t)n < len)
 		snprintf(buf + n, len - (size_t)n, " (faults %llu, deduped %llu, exits %llu, ring waits %llu)",
 			 (unsigned long long)uf->info.faults,
@@ -499,10 +595,17 @@ void kvmuf_uf_destroy(struct kvmuf_uf *uf)
 {
 	if (!uf)
 		return;
+	stop_watchdog(uf);
 	kvmuf_server_stop(uf->srv, NULL);
 	if (uf->sock >= 0)
 		close(uf->sock);	/* the daemon sees EOF and finishes */
 	kvmuf_close(uf->k);
+	/*
+	 * Last: the guest memory stays registered until the VM is gone, or all its
+	 * pages are in (the caller destroys the VM right after).
+	 */
+	if (uf->uffd >= 0)
+		close(uf->uffd);
 	free(uf->vcpus);
 	free(uf);
 }

@@ -2,18 +2,23 @@
 /*
  * kvmuf_uf - kvm-userfault support for the tiny VMM (kvmuf-vmm -u).
  *
- * Attaches a kvmuf_vm to /dev/kvm-userfault (libkvmuf), registers the whole
- * test memslot as one range with every GFN missing, and arranges for the
- * missing pages to be served, either
- *   - by a kvmuf-daemon process: the attached device fd (and the guest memfd)
- *     is handed over a unix socket (../daemon/handoff.h).  In park mode the
- *     VMM then closes its own device fd, so that if the daemon dies the
- *     module sees the last reference go, detaches and releases the parked
- *     vCPUs; in exit mode it keeps the fd for KVMUF_WAIT;
- *   - or by an in-process server (../daemon/serve.h, the daemon's own
- *     serving code) reading a snapshot image.
- * It installs the kvmuf_vm exit hook that handles kvm-userfault exits:
- * KVM_RUN failing with EFAULT (with or without KVM_EXIT_MEMORY_FAULT).
+ * Attaches a kvmuf_vm to /dev/kvm-userfault (libkvmuf), arms the userfaultfd backstop on
+ * the test memory (kvmuf_backstop.h: KVM's own accesses and the VMM's are held until
+ * served; module_only turns it off), registers the whole test memslot as one range
+ * with every GFN missing, and arranges for the missing pages to be served, either
+ *   - by a kvmuf-daemon process: the attached device fd, the guest memfd and the
+ *     userfaultfd are handed over a unix socket (kvmuf_handoff.h). In park mode the
+ *     VMM then closes its own device fd, so that if the daemon dies the module sees the
+ *     last reference go, detaches and releases the parked vCPUs; in exit mode it keeps
+ *     the fd for KVMUF_WAIT. It always keeps its userfaultfd: closing it would let
+ *     accesses to missing pages see zeros. If the daemon dies, a thread of ours may
+ *     wait in userfaultfd for a page nobody will serve: the VMM then exits (a VM whose
+ *     memory source is gone cannot go on, and must not see zeros);
+ *   - or by an in-process server (libkvmuf's page engine) reading a snapshot image,
+ *     whose workers serve the rings and the userfaultfd: in exit mode a vCPU thread
+ *     blocked in userfaultfd (KVM touching a missing page for it) is served by them.
+ * It installs the kvmuf_vm exit hook that handles kvm-userfault exits: KVM_RUN failing
+ * with EFAULT (with or without KVM_EXIT_MEMORY_FAULT).
  *
  * Also here: filling and comparing guest memory against a snapshot image.
  *
@@ -39,6 +44,7 @@ struct kvmuf_uf_config {
 	uint32_t ring_entries;			/* power of two, 16..65536 */
 	int vm_ring_only;			/* no vCPU rings: every vCPU shares
 						 * the VM ring (full-ring tests) */
+	int module_only;			/* no userfaultfd backstop */
 	const char *daemon_path;		/* kvmuf-daemon socket, or NULL */
 	const struct kvmuf_snap *snap;		/* in-process server source (no daemon) */
 	unsigned int server_threads;		/* in-process server workers */
@@ -68,7 +74,9 @@ int kvmuf_uf_setup(struct kvmuf_vm *vm, const struct kvmuf_uf_config *cfg,
 		   struct kvmuf_uf **out);
 
 /*
- * After the run: stop the in-process server, read the module's counters.
+ * After the run (and after the host's own checks of guest memory, which the in-process
+ * server serves like any other access): stop the in-process server, read the module's
+ * counters.
  * Returns 0, or -1 if the in-process server saw duplicates, out-of-range
  * faults or errors (diagnostic printed).
  */

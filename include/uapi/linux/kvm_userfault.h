@@ -151,8 +151,33 @@ struct kvmuf_stats {
  * KVMUF_ADD_RANGE: declare GFNs [gfn, gfn + npages) as managed; the module keeps one
  * bit per GFN. Ranges may not overlap; any memslot layout works (a range need not match
  * a memslot). With KVMUF_RANGE_MISSING every GFN of the range starts missing.
+ *
+ * What is guaranteed, and by whom. The module holds the vCPUs' stage-2 faults on missing
+ * GFNs (and never lets KVM map a huge page over one). Everything else that reaches guest
+ * memory goes through the VMM's page tables: KVM's instruction emulator (string I/O,
+ * MMIO to or from RAM), its walks of the guest's page tables, its pfn caches (kvmclock,
+ * Xen pages), gfn_to_hva caches (steal time, async PF, PV EOI), kvm_vcpu_map (nested
+ * state), SMM, and the VMM's own device emulation and vhost. Those are guarded by a
+ * userfaultfd on the guest memory (the backstop: libkvmuf's kvmuf_backstop.h and page
+ * engine), so:
+ *   - by default a range must be backed by memory registered with userfaultfd (MISSING,
+ *     or MINOR for shmem/hugetlbfs whose page cache holds every page): ADD_RANGE and
+ *     SET_MISSING check every memslot page of the GFNs they make missing, and refuse
+ *     with -EINVAL (and a kernel log line naming the memslot and address) if one is
+ *     not. GFNs that no memslot backs at that time are not checked: a VMM that adds or
+ *     moves a memslot under a range registers it first. The check is made then; a VMM
+ *     that unregisters later loses the guarantee.
+ *     Every access to a missing page then waits until the page is installed (with
+ *     UFFDIO_COPY, which never overwrites a present page, then KVMUF_RESOLVE): nobody
+ *     sees anything but the page's data.
+ *   - KVMUF_RANGE_MODULE_ONLY: no such check. Only vCPU stage-2 faults are held; any
+ *     other access to a missing page sees a zero page (reads) or writes into a fresh
+ *     one that the later install overwrites. For a VMM that can show none of the paths
+ *     above touches missing memory (no PV MSRs, no emulated access to RAM, no device
+ *     emulation on it), and for benchmarks.
  */
 #define KVMUF_RANGE_MISSING	(1U << 0)
+#define KVMUF_RANGE_MODULE_ONLY	(1U << 1)	/* no userfaultfd backstop: see above */
 
 struct kvmuf_range {
 	__u64 gfn;
@@ -195,7 +220,9 @@ struct kvmuf_batch {
  * element, if the GFNs are still missing, copy npages * 4 KiB from the caller's buffer
  * `src` into the VM's memory at gfn (the VMM's address space, allocating the pages),
  * then resolve them. src must be 4 KiB aligned. GFNs not missing are left untouched
- * (never overwritten) and counted in `unchanged`.
+ * (never overwritten) and counted in `unchanged`. Module-only ranges: on memory
+ * registered with userfaultfd the copy fails with -EFAULT (it cannot wait in
+ * userfaultfd); under the backstop, install with UFFDIO_COPY, then KVMUF_RESOLVE.
  */
 struct kvmuf_copy {
 	__u64 gfn;

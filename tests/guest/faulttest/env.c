@@ -343,7 +343,8 @@ int ft_env_create(struct ft_env *e, const struct ft_config *cfg)
 	if (!ret)
 		ret = kvmuf_attach(e->k, kvmuf_vm_fd(e->vm), cfg->attach_flags, 1, FT_RING);
 	if (!ret)
-		ret = kvmuf_add_range(e->k, e->base_gfn, e->npages, KVMUF_RANGE_MISSING);
+		ret = kvmuf_add_range(e->k, e->base_gfn, e->npages,
+				      KVMUF_RANGE_MISSING | KVMUF_RANGE_MODULE_ONLY);
 	if (ret) {
 		fprintf(stderr, "FAIL: kvm-userfault: %s\n", kvmuf_strerror(ret));
 		return -1;
