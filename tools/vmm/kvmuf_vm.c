@@ -31,6 +31,8 @@
 #define SYS_PDPT_GPA	0x2000ULL
 #define SYS_PD_GPA	0x3000ULL	/* PD for GiB 0, then the test GiBs */
 #define CODE_STRIDE	0x100		/* offset between mode blobs */
+#define USER_CODE_GPA	0x0800ULL	/* kvmuf_vm_run_code(): up to the PML4 */
+#define USER_CODE_MAX	(SYS_PML4_GPA - USER_CODE_GPA)
 
 #define GIB_SHIFT	30
 #define LARGE_SHIFT	21		/* 2 MiB guest pages */
@@ -138,6 +140,7 @@ static const struct {
 };
 
 #define NR_MODES (sizeof(guest_code) / sizeof(guest_code[0]))
+_Static_assert(NR_MODES * CODE_STRIDE <= USER_CODE_GPA, "mode blobs overlap the user code");
 _Static_assert(sizeof(guest_write) <= CODE_STRIDE &&
 	       sizeof(guest_read) <= CODE_STRIDE &&
 	       sizeof(guest_verify) <= CODE_STRIDE &&
@@ -878,10 +881,15 @@ static enum step handle_exit(struct kvmuf_vcpu *vcpu, int run_errno,
 	if (run_errno == 0) {
 		switch (run->exit_reason) {
 		case KVM_EXIT_IO:
-			if (*reported || !is_report(run))
-				break;
-			*reported = 1;
-			return take_report(vcpu) < 0 ? STEP_FAIL : STEP_RETRY;
+			if (!*reported && is_report(run)) {
+				*reported = 1;
+				return take_report(vcpu) < 0 ? STEP_FAIL : STEP_RETRY;
+			}
+			/* Another port: the caller's device, if its hook knows it. */
+			step = hook_step(call_hook(vcpu, 0));
+			if (step != STEP_FAIL)
+				return step;
+			break;
 		case KVM_EXIT_HLT:
 			if (*reported)
 				return STEP_DONE;
@@ -1087,6 +1095,48 @@ int kvmuf_vm_run_pages(struct kvmuf_vm *vm, unsigned int vcpu, enum kvmuf_mode m
 	if (ret == 0 && result)
 		*result = res.guest_result;
 	return ret;
+}
+
+int kvmuf_vm_run_code(struct kvmuf_vm *vm, unsigned int vcpu, const void *code, size_t len,
+		      const struct kvm_regs *regs, uint64_t *result)
+{
+	struct kvmuf_vcpu_result res = { 0 };
+	struct kvm_regs r = *regs;
+	struct kvmuf_vcpu *v;
+	int ret;
+
+	if (vcpu >= vm->nr_vcpus || !len || len > USER_CODE_MAX) {
+		vm_err("run_code: bad vCPU %u or code length %zu", vcpu, len);
+		return -1;
+	}
+	v = &vm->vcpus[vcpu];
+	memcpy((char *)vm->sys_hva + USER_CODE_GPA, code, len);
+	r.rip = USER_CODE_GPA;
+	r.rflags = 0x2;
+	if (ioctl(v->fd, KVM_SET_REGS, &r) < 0) {
+		sys_err("KVM_SET_REGS");
+		return -1;
+	}
+	v->res = &res;
+	ret = vcpu_loop(v);
+	v->res = NULL;
+	if (ret == 0 && result)
+		*result = res.guest_result;
+	return ret;
+}
+
+int kvmuf_vm_map_table(struct kvmuf_vm *vm, uint64_t gva, uint64_t table_gpa)
+{
+	uint64_t *pd = (uint64_t *)((char *)vm->sys_hva + SYS_PD_GPA);
+
+	if (gva >= 1ULL << GIB_SHIFT || gva < vm->sys_size || (gva & ((1ULL << LARGE_SHIFT) - 1)) ||
+	    (table_gpa & (KVMUF_PAGE_SIZE - 1))) {
+		vm_err("map_table: bad guest address 0x%llx or table 0x%llx",
+		       (unsigned long long)gva, (unsigned long long)table_gpa);
+		return -1;
+	}
+	pd[gva >> LARGE_SHIFT] = table_gpa | PTE_P | PTE_RW | PTE_A;
+	return 0;
 }
 
 const uint64_t *kvmuf_vm_page_sums(const struct kvmuf_vm *vm)

@@ -23,6 +23,7 @@
 #ifndef KVMUF_VM_H
 #define KVMUF_VM_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include <linux/kvm.h>
 
@@ -120,7 +121,8 @@ enum kvmuf_exit_action {
 
 /*
  * Passed to the exit hook for (a) exit reasons the library does not handle
- * itself and (b) KVM_RUN failing with EFAULT.  For (b), run_errno is
+ * itself (I/O to ports other than the report port included) and (b) KVM_RUN failing
+ * with EFAULT.  For (b), run_errno is
  * EFAULT; the library resets run->exit_reason to KVM_EXIT_UNKNOWN before
  * every KVM_RUN, so exit_reason == KVM_EXIT_MEMORY_FAULT (with the
  * memory_fault fields valid) only when the kernel really reported one.
@@ -182,6 +184,23 @@ int kvmuf_vm_run(struct kvmuf_vm *vm, enum kvmuf_mode mode, uint64_t seed,
  */
 int kvmuf_vm_run_pages(struct kvmuf_vm *vm, unsigned int vcpu, enum kvmuf_mode mode,
 		       uint64_t seed, uint64_t first, uint64_t npages, uint64_t *result);
+
+/*
+ * Run @len bytes of 64-bit guest code on vCPU @vcpu, on the calling thread, with the
+ * general registers @regs (rip and rflags are set here). The code runs identity-mapped
+ * with no stack and no IDT, like the built-in modes, and ends as they do: "out 0xf1,
+ * al; hlt" reports RAX (in *@result). Exits the library does not handle (other ports,
+ * MMIO, memory faults) go to the exit hook. Returns as kvmuf_vm_run_pages().
+ */
+int kvmuf_vm_run_code(struct kvmuf_vm *vm, unsigned int vcpu, const void *code, size_t len,
+		      const struct kvm_regs *regs, uint64_t *result);
+
+/*
+ * Make the 2 MiB of guest-virtual space at @gva (2 MiB aligned, in the first GiB, above
+ * the system slot: otherwise unbacked, i.e. MMIO) map through the 4 KiB page table at
+ * guest physical @table_gpa, e.g. a test page whose content is a page table. 0 or -1.
+ */
+int kvmuf_vm_map_table(struct kvmuf_vm *vm, uint64_t gva, uint64_t table_gpa);
 
 /*
  * The page-sum area KVMUF_MODE_SUM writes: entry p is the sum of the 512 u64 of test

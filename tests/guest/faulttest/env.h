@@ -95,5 +95,6 @@ void ft_sysfs_restore(const char *path, const char *old);
 int ft_case_thp(int argc, char **argv);
 int ft_case_memslot(int argc, char **argv);
 int ft_case_prefault(int argc, char **argv);
+int ft_case_access(int argc, char **argv);
 
 #endif /* KVMUF_FAULTTEST_ENV_H */

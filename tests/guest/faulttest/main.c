@@ -5,6 +5,8 @@
  *   thp        huge pages behind guest memory never expose a missing GFN
  *   memslot    memslot DELETE / MOVE under a parked vCPU complete
  *   prefault   KVM_PRE_FAULT_MEMORY on a missing GFN does not park
+ *   access     with the userfaultfd backstop, KVM's and the VMM's own accesses to
+ *              missing pages see their data
  * Exit status: 0 pass, 1 fail, 2 usage, 77 skip.
  */
 #include <stdio.h>
@@ -20,6 +22,7 @@ static const struct {
 	{ "thp", ft_case_thp },
 	{ "memslot", ft_case_memslot },
 	{ "prefault", ft_case_prefault },
+	{ "access", ft_case_access },
 };
 
 int main(int argc, char **argv)
@@ -30,6 +33,6 @@ int main(int argc, char **argv)
 			if (!strcmp(argv[1], ft_cases[i].name))
 				return ft_cases[i].run(argc - 1, argv + 1);
 	}
-	fprintf(stderr, "usage: kvmuf-faulttest thp|memslot|prefault\n");
+	fprintf(stderr, "usage: kvmuf-faulttest thp|memslot|prefault|access\n");
 	return 2;
 }
