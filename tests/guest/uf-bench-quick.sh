@@ -12,7 +12,7 @@ grep -q '^result: OK' "$out" || { sed 's/^/    /' "$out"; fail "no 'result: OK'"
 # pf_taken/pg of a mode at a vCPU count, from KVM's counters table.
 pf() { awk -v m="$1" -v v="$2" '/^KVM.s counters per page/ {t = 1; next} t && $1 == m && $2 == v {print $5; exit}' "$out"; }
 for v in 1 2; do
-	for m in kvmuf-park kvmuf-minor uffd-missing; do
+	for m in kvmuf-park kvmuf-park+uffd kvmuf-minor uffd-missing; do
 		p=$(pf $m $v)
 		[ -n "$p" ] || { sed 's/^/    /' "$out"; fail "no KVM counters for $m at $v vCPUs"; }
 		awk -v p="$p" 'BEGIN { exit !(p >= 0.9 && p < 1.2) }' ||
@@ -21,7 +21,7 @@ for v in 1 2; do
 	p=$(pf kvmuf-exit $v)
 	awk -v p="$p" 'BEGIN { exit !(p >= 1.8) }' ||
 		{ sed 's/^/    /' "$out"; fail "kvmuf-exit at $v vCPUs: $p stage-2 faults per page, expected about 2"; }
-	echo "ok: $v vCPUs: stage-2 faults per page: kvmuf-park $(pf kvmuf-park $v), kvmuf-minor $(pf kvmuf-minor $v), uffd-missing $(pf uffd-missing $v), kvmuf-exit $(pf kvmuf-exit $v)"
+	echo "ok: $v vCPUs: stage-2 faults per page: kvmuf-park $(pf kvmuf-park $v), kvmuf-park+uffd $(pf kvmuf-park+uffd $v), kvmuf-minor $(pf kvmuf-minor $v), uffd-missing $(pf uffd-missing $v), kvmuf-exit $(pf kvmuf-exit $v)"
 done
 grep -Eq '^kvmuf-park +1 +[0-9.]+ +[0-9.]+ +[0-9.]+ +[0-9.]+ +[0-9.]+ +[0-9.]+ +100\.0$' "$out" ||
 	{ sed 's/^/    /' "$out"; fail "no per-stage breakdown of kvmuf-park with every park continued in the same exit"; }

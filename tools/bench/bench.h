@@ -25,6 +25,7 @@ enum bench_mode {
 	MODE_UFFD_MISSING,	/* userfaultfd MISSING + UFFDIO_COPY */
 	MODE_UFFD_MINOR,	/* shmem: userfaultfd MINOR + UFFDIO_CONTINUE */
 	MODE_KVMUF_PARK,	/* kvm-userfault, all missing, vCPUs park; the server copies */
+	MODE_KVMUF_PARK_UFFD,	/* the same with the userfaultfd backstop: the default set-up */
 	MODE_KVMUF_MINOR,	/* shmem: page cache filled beforehand, vCPUs park, resolve only */
 	MODE_KVMUF_EXIT,	/* kvm-userfault, all missing, KVM_RUN exits */
 	NR_MODES

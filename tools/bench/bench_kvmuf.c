@@ -7,13 +7,19 @@
  *                  goes through the module's hook and finds nothing to do;
  *   kvmuf-park     all GFNs missing, vCPUs park in the kernel until served
  *                  (beside uffd-missing: the server copies every page in);
+ *                  module only (KVMUF_RANGE_MODULE_ONLY);
+ *   kvmuf-park+uffd the same with the userfaultfd backstop, as users run it: the
+ *                  memory is registered with userfaultfd too, the engine installs
+ *                  every page with UFFDIO_COPY then KVMUF_RESOLVE, and serves the
+ *                  userfaultfd (which nothing here touches: KVM and the VMM stay
+ *                  out of guest memory, so its cost is the install path's);
  *   kvmuf-minor    shmem: the page cache holds every page already, all GFNs
  *                  missing, vCPUs park, the server only resolves (beside
  *                  uffd-minor, which only maps with UFFDIO_CONTINUE);
  *   kvmuf-exit     all GFNs missing, KVM_RUN returns to the VMM, which waits
  *                  with KVMUF_WAIT and re-enters (as tools/vmm/kvmuf_uf.c does).
  *
- * Pages are served in-process by the shared page server (tools/daemon/serve.c)
+ * Pages are served in-process by libkvmuf's page engine (kvmuf_server.h)
  * with -r worker threads in total: KVMUF_RESOLVE_COPY from the source pages
  * (anonymous memory and shmem alike: one ioctl allocates, copies and maps the
  * page in the VMM), or with -W for shmem pwrite() into the memfd (a new
@@ -26,6 +32,7 @@
  */
 #define _GNU_SOURCE
 #include "bench.h"
+#include "kvmuf_backstop.h"
 #include "kvmuf_server.h"
 
 #include <errno.h>
@@ -35,6 +42,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <time.h>
+#include <unistd.h>
 
 #define RING_ENTRIES	256		/* a vCPU has one fault outstanding at a time */
 #define SERVER_POLL_MS	50
@@ -46,6 +54,7 @@ struct kv_run {
 	struct kvmuf *k;
 	struct kvmuf_server *srv;
 	void *alias;			/* shmem: the server's mapping of the memfd */
+	int uffd;			/* kvmuf-park+uffd: the backstop, else -1 */
 	uint64_t size;
 	uint64_t base_gfn, npages;
 	int exit_mode;
@@ -175,6 +184,7 @@ int kv_setup(struct run_ctx *rc, struct kv_run **out)
 		snprintf(rc->err, sizeof(rc->err), "out of memory");
 		return -1;
 	}
+	k->uffd = -1;
 	*out = k;
 	k->rc = rc;
 	k->exit_mode = rc->mode == MODE_KVMUF_EXIT;
@@ -200,9 +210,20 @@ int kv_setup(struct run_ctx *rc, struct kv_run **out)
 			 k->nr_vcpus, kvmuf_strerror(ret));
 		return -1;
 	}
+	if (rc->mode == MODE_KVMUF_PARK_UFFD) {
+		ret = kvmuf_backstop_open(&k->uffd);
+		if (ret == 0)
+			ret = kvmuf_backstop_register(k->uffd, mem->hva, mem->size);
+		if (ret < 0) {
+			snprintf(rc->err, sizeof(rc->err), "userfaultfd backstop: %s",
+				 strerror(-ret));
+			return -1;
+		}
+	}
 	/* none-attached: registered, nothing missing: the hook's cost alone. */
 	ret = kvmuf_add_range(k->k, k->base_gfn, k->npages,
-			      (served ? KVMUF_RANGE_MISSING : 0) | KVMUF_RANGE_MODULE_ONLY);
+			      (served ? KVMUF_RANGE_MISSING : 0) |
+			      (k->uffd >= 0 ? 0 : KVMUF_RANGE_MODULE_ONLY));
 	if (ret < 0) {
 		snprintf(rc->err, sizeof(rc->err), "KVMUF_ADD_RANGE gfn 0x%llx, %llu pages: %s",
 			 (unsigned long long)k->base_gfn, (unsigned long long)k->npages,
@@ -217,7 +238,8 @@ int kv_setup(struct run_ctx *rc, struct kv_run **out)
 	if (rc->mode == MODE_KVMUF_MINOR && fill_page_cache(rc) < 0)
 		return -1;
 	/* shmem: the server writes the pages (-W), or only resolves (kvmuf-minor). */
-	if (mem->memfd >= 0 && (rc->o->shmem_write || rc->mode == MODE_KVMUF_MINOR)) {
+	if (mem->memfd >= 0 && k->uffd < 0 &&
+	    (rc->o->shmem_write || rc->mode == MODE_KVMUF_MINOR)) {
 		k->alias = mmap(NULL, k->size, PROT_READ | PROT_WRITE, MAP_SHARED, mem->memfd, 0);
 		if (k->alias == MAP_FAILED) {
 			k->alias = NULL;
@@ -242,6 +264,9 @@ int kv_setup(struct run_ctx *rc, struct kv_run **out)
 			.mem_fd = mem->memfd,
 			.data_in_place = rc->mode == MODE_KVMUF_MINOR,
 			.populate = 1,	/* as UFFDIO_CONTINUE/COPY: the server maps the PTEs */
+			.use_uffd = k->uffd >= 0,
+			.uffd = k->uffd,
+			.uffd_hva = (uintptr_t)mem->hva,
 			.busy_poll = rc->o->busy_poll,
 			.cpus = rc->o->serve_cpus,
 			.nr_cpus = rc->o->nr_serve_cpus,
@@ -328,6 +353,8 @@ void kv_destroy(struct kv_run *k)
 		kvmuf_vm_set_exit_hook(k->rc->vm, NULL, NULL);
 	kvmuf_server_stop(k->srv, NULL);
 	kvmuf_close(k->k);		/* detach */
+	if (k->uffd >= 0)
+		close(k->uffd);		/* the VM is gone or every page is in */
 	if (k->alias)
 		munmap(k->alias, k->size);
 	free(k->last_seq);

@@ -258,7 +258,7 @@ static void fmt_lat(char *buf, size_t len, size_t n, double us)
 
 void report_table(struct bench *b, FILE *f)
 {
-	fprintf(f, "%-14s %5s %8s %10s %14s %14s %8s %8s %9s %9s %9s %5s\n",
+	fprintf(f, "%-15s %5s %8s %10s %14s %14s %8s %8s %9s %9s %9s %5s\n",
 		"mode", "vCPUs", "pages", "time s", "per-vCPU pg/s", "overall pg/s",
 		"vs uffd", "vs minor", "p50 us", "p99 us", "max us", "ok");
 	for (unsigned int vi = 0; vi < b->o.nr_vcounts; vi++) {
@@ -273,7 +273,7 @@ void report_table(struct bench *b, FILE *f)
 				done += c->reps[i].done;
 			snprintf(ok, sizeof(ok), "%u/%u", c->nok, done);
 			if (!c->nok) {
-				fprintf(f, "%-14s %5u %8llu %10s %14s %14s %8s %8s %9s %9s %9s %5s  FAILED\n",
+				fprintf(f, "%-15s %5u %8llu %10s %14s %14s %8s %8s %9s %9s %9s %5s  FAILED\n",
 					mode_name(c->mode), c->vcpus,
 					(unsigned long long)(b->pages_per_vcpu * c->vcpus),
 					"-", "-", "-", "-", "-", "-", "-", "-", ok);
@@ -290,7 +290,7 @@ void report_table(struct bench *b, FILE *f)
 				snprintf(vsm, sizeof(vsm), "%.2fx", c->vs_minor);
 			else
 				snprintf(vsm, sizeof(vsm), "-");
-			fprintf(f, "%-14s %5u %8llu %10.4f %14.0f %14.0f %8s %8s %9s %9s %9s %5s%s\n",
+			fprintf(f, "%-15s %5u %8llu %10.4f %14.0f %14.0f %8s %8s %9s %9s %9s %5s%s\n",
 				mode_name(c->mode), c->vcpus,
 				(unsigned long long)(b->pages_per_vcpu * c->vcpus),
 				c->seconds, c->per_vcpu_rate, c->overall_rate, vs, vsm, p50, p99, mx,
@@ -317,7 +317,7 @@ void report_kstats_table(struct bench *b, FILE *f)
 	int any = 0;
 
 	fprintf(f, "KVM's counters per page (KVM_GET_STATS_FD, summed over the vCPUs):\n");
-	fprintf(f, "%-14s %5s %8s %11s %11s %11s %11s %11s %11s\n", "mode", "vCPUs", "pages",
+	fprintf(f, "%-15s %5s %8s %11s %11s %11s %11s %11s %11s\n", "mode", "vCPUs", "pages",
 		"exits/pg", "pf_taken/pg", "pf_fixed/pg", "pf_spur/pg", "halt/pg", "emul/pg");
 	for (unsigned int vi = 0; vi < b->o.nr_vcounts; vi++) {
 		for (int m = 0; m < NR_MODES; m++) {
@@ -335,7 +335,7 @@ void report_kstats_table(struct bench *b, FILE *f)
 			}
 			for (unsigned int i = 0; i < 6; i++)
 				fmt_per_page(v[i], sizeof(v[i]), k, cols[i], pages);
-			fprintf(f, "%-14s %5u %8llu %11s %11s %11s %11s %11s %11s\n",
+			fprintf(f, "%-15s %5u %8llu %11s %11s %11s %11s %11s %11s\n",
 				mode_name(c->mode), c->vcpus, (unsigned long long)pages,
 				v[0], v[1], v[2], v[3], v[4], v[5]);
 		}
@@ -358,7 +358,7 @@ void report_stages_table(struct bench *b, FILE *f)
 	if (!any)
 		return;
 	fprintf(f, "Where a missing page's time goes (kvm-userfault modes, mean per page, us):\n");
-	fprintf(f, "%-14s %5s %9s %9s %9s %9s %9s %8s %10s\n", "mode", "vCPUs", "queue",
+	fprintf(f, "%-15s %5s %9s %9s %9s %9s %9s %8s %10s\n", "mode", "vCPUs", "queue",
 		"serve", "resolve", "wake", "park", "spun %", "same-exit %");
 	for (unsigned int vi = 0; vi < b->o.nr_vcounts; vi++)
 		for (int m = 0; m < NR_MODES; m++) {
@@ -368,11 +368,11 @@ void report_stages_table(struct bench *b, FILE *f)
 			if (!st->valid)
 				continue;
 			if (m == MODE_KVMUF_EXIT)
-				fprintf(f, "%-14s %5u %9.1f %9.1f %9.1f %9s %9s %8s %10s\n",
+				fprintf(f, "%-15s %5u %9.1f %9.1f %9.1f %9s %9s %8s %10s\n",
 					mode_name(m), c->vcpus, st->queue_us, st->serve_us,
 					st->resolve_us, "-", "-", "-", "-");
 			else
-				fprintf(f, "%-14s %5u %9.1f %9.1f %9.1f %9.1f %9.1f %8.1f %10.1f\n",
+				fprintf(f, "%-15s %5u %9.1f %9.1f %9.1f %9.1f %9.1f %8.1f %10.1f\n",
 					mode_name(m), c->vcpus, st->queue_us, st->serve_us,
 					st->resolve_us, st->wake_us, st->park_us, st->spin_pct,
 					st->continued_pct);

@@ -59,6 +59,7 @@ check_json() {
 		grep -Eq "$key" "$f" || fail "$f: no line matching '$key'"
 	done
 	for m in "$@"; do
+		m=$(printf '%s' "$m" | sed 's/+/\\+/g')	# a mode name as a regex
 		for v in 1 2; do
 			grep -Eq "^\{\"mode\": \"$m\", \"vcpus\": $v, \"status\": \"ok\", .*\"overall_rate\": [0-9]" "$f" ||
 				fail "$f: no ok result for $m at $v vCPUs"
@@ -85,7 +86,7 @@ check_common() {
 	grep -q '^  pages served:  OK' "$tmp/$name.out" || fail "$name: served check not OK"
 	grep -q '^  verification:  OK' "$tmp/$name.out" || fail "$name: verification not OK"
 	if [ $kvmuf -eq 0 ]; then
-		grep -q '^NOTE: kvm-userfault unavailable (.*): skipping none-attached, kvmuf-park, kvmuf-minor, kvmuf-exit; running only the modes that do not need it: ' \
+		grep -q '^NOTE: kvm-userfault unavailable (.*): skipping none-attached, kvmuf-park, kvmuf-park+uffd, kvmuf-minor, kvmuf-exit; running only the modes that do not need it: ' \
 			"$tmp/$name.out" || fail "$name: no NOTE about the skipped kvm-userfault modes"
 		grep -q '"kvm_userfault": {"available": false, "reason": "' "$tmp/$name.json" ||
 			fail "$name: the JSON does not say kvm-userfault is unavailable"
@@ -104,12 +105,12 @@ check_common() {
 run anon -v 1,2 -b 256K -n 2 --json "$tmp/anon.json" --dat "$tmp/anon.dat"
 check_common anon
 modes="none uffd-missing"
-[ $kvmuf -eq 1 ] && modes="$modes none-attached kvmuf-park kvmuf-exit"
+[ $kvmuf -eq 1 ] && modes="$modes none-attached kvmuf-park kvmuf-park+uffd kvmuf-exit"
 check_json "$tmp/anon.json" $modes
 grep -q '^NOTE: skipping uffd-minor: needs shmem memory' "$tmp/anon.out" ||
 	fail "anon: no note that uffd-minor needs shmem"
 head -n 1 "$tmp/anon.dat" | grep -q '^# ' || fail "anon.dat: no '#' header"
-sed -n 2p "$tmp/anon.dat" | grep -q '^# vcpus	none	none-attached	uffd-missing	uffd-minor	kvmuf-park	kvmuf-minor	kvmuf-exit$' ||
+sed -n 2p "$tmp/anon.dat" | grep -q '^# vcpus	none	none-attached	uffd-missing	uffd-minor	kvmuf-park	kvmuf-park+uffd	kvmuf-minor	kvmuf-exit$' ||
 	fail "anon.dat: column header"
 [ "$(grep -cv '^#' "$tmp/anon.dat")" -eq 2 ] || fail "anon.dat: expected 2 data rows"
 grep -Eq '^1	[0-9.]+	' "$tmp/anon.dat" || fail "anon.dat: no row for 1 vCPU"
@@ -117,7 +118,7 @@ grep -Eq '^1	[0-9.]+	' "$tmp/anon.dat" || fail "anon.dat: no row for 1 vCPU"
 run shmem -v 1,2 -b 256K -n 1 -s shmem -R -a -r 2 --json "$tmp/shmem.json"
 check_common shmem
 modes="none uffd-missing uffd-minor"
-[ $kvmuf -eq 1 ] && modes="$modes none-attached kvmuf-park kvmuf-minor kvmuf-exit"
+[ $kvmuf -eq 1 ] && modes="$modes none-attached kvmuf-park kvmuf-park+uffd kvmuf-minor kvmuf-exit"
 check_json "$tmp/shmem.json" $modes
 
 # Busy-polling serving threads, pinned: still every page served and verified.

@@ -65,6 +65,7 @@ static const char *const mode_names[NR_MODES] = {
 	[MODE_UFFD_MISSING]	= "uffd-missing",
 	[MODE_UFFD_MINOR]	= "uffd-minor",
 	[MODE_KVMUF_PARK]	= "kvmuf-park",
+	[MODE_KVMUF_PARK_UFFD]	= "kvmuf-park+uffd",
 	[MODE_KVMUF_MINOR]	= "kvmuf-minor",
 	[MODE_KVMUF_EXIT]	= "kvmuf-exit",
 };
@@ -76,19 +77,19 @@ const char *mode_name(enum bench_mode m)
 
 int mode_is_served(enum bench_mode m)
 {
-	return m == MODE_UFFD_MISSING || m == MODE_UFFD_MINOR ||
-	       m == MODE_KVMUF_PARK || m == MODE_KVMUF_MINOR || m == MODE_KVMUF_EXIT;
+	return m == MODE_UFFD_MISSING || m == MODE_UFFD_MINOR || m == MODE_KVMUF_PARK ||
+	       m == MODE_KVMUF_PARK_UFFD || m == MODE_KVMUF_MINOR || m == MODE_KVMUF_EXIT;
 }
 
 int mode_needs_kvmuf(enum bench_mode m)
 {
-	return m == MODE_NONE_ATTACHED || m == MODE_KVMUF_PARK || m == MODE_KVMUF_MINOR ||
-	       m == MODE_KVMUF_EXIT;
+	return m == MODE_NONE_ATTACHED || m == MODE_KVMUF_PARK || m == MODE_KVMUF_PARK_UFFD ||
+	       m == MODE_KVMUF_MINOR || m == MODE_KVMUF_EXIT;
 }
 
 int mode_needs_uffd(enum bench_mode m)
 {
-	return m == MODE_UFFD_MISSING || m == MODE_UFFD_MINOR;
+	return m == MODE_UFFD_MISSING || m == MODE_UFFD_MINOR || m == MODE_KVMUF_PARK_UFFD;
 }
 
 /* ---- options ---- */
@@ -109,8 +110,11 @@ static void usage(FILE *f)
 "                uffd-missing   userfaultfd MISSING, readers answer with UFFDIO_COPY\n"
 "                uffd-minor     shmem: page cache filled beforehand, MINOR, UFFDIO_CONTINUE\n"
 "                kvmuf-park     kvm-userfault, every page missing, vCPUs park in the kernel,\n"
-"                               in-process server threads (tools/daemon/serve.c) copy the\n"
-"                               pages in (beside uffd-missing)\n"
+"                               in-process server threads (libkvmuf's page engine) copy\n"
+"                               the pages in (beside uffd-missing); module only\n"
+"                kvmuf-park+uffd the same with the userfaultfd backstop, as users run it:\n"
+"                               the memory is registered with userfaultfd too, the engine\n"
+"                               installs with UFFDIO_COPY, then KVMUF_RESOLVE\n"
 "                kvmuf-minor    shmem: page cache filled beforehand, every page missing,\n"
 "                               vCPUs park, the server only resolves (beside uffd-minor)\n"
 "                kvmuf-exit     the same, KVM_RUN exits and the VMM waits (KVMUF_WAIT)\n"
@@ -179,7 +183,7 @@ static void parse_modes(const char *arg, unsigned int *mask)
 			if (!strcmp(tok, mode_names[m]))
 				break;
 		if (m == NR_MODES)
-			bad_usage("-m: unknown mode '%s' (none, none-attached, uffd-missing, uffd-minor, kvmuf-park, kvmuf-minor, kvmuf-exit, all)",
+			bad_usage("-m: unknown mode '%s' (none, none-attached, uffd-missing, uffd-minor, kvmuf-park, kvmuf-park+uffd, kvmuf-minor, kvmuf-exit, all)",
 				  tok);
 		*mask |= 1u << m;
 	}
@@ -549,10 +553,11 @@ static void do_run(struct bench *b, struct cell *c, unsigned int rep,
 	atomic_store(&lat->dropped, 0);
 	rc.lat = served ? lat : NULL;
 	ret = 0;
-	if (mode_needs_uffd(c->mode))
-		ret = uffd_setup(&rc, &u);
-	else if (mode_needs_kvmuf(c->mode))
+	/* kvmuf-park+uffd needs both: kvm-userfault's set-up, arming the backstop too. */
+	if (mode_needs_kvmuf(c->mode))
 		ret = kv_setup(&rc, &k);
+	else if (mode_needs_uffd(c->mode))
+		ret = uffd_setup(&rc, &u);
 	if (ret < 0) {
 		run_fail(o, what, r, "setup: %s", rc.err);
 		goto out;
