@@ -1,6 +1,17 @@
 #!/usr/bin/env bash
-# The page server and daemon on the host (ASan+UBSan build): test_daemon (the serving
-# engine against a fake device, the userfaultfd backstop against real anonymous and
-# memfd memory, the fd handoff) and the command lines of kvmuf-daemon and kvmuf-mksnap.
+# The page engine and the daemon on the host: test_daemon (the engine against a fake
+# device, the userfaultfd backstop against real anonymous and memfd memory, the fd
+# handoff) with ASan+UBSan and the daemon's command lines; then the engine's tests again
+# under ThreadSanitizer (workers racing on rings and userfaultfd; any report fails).
 set -euo pipefail
-make -s -C "$(cd "$(dirname "$0")/../../tools/daemon" && pwd)" SANITIZE=1 check
+top=$(cd "$(dirname "$0")/../.." && pwd)
+make -s -C "$top/tools/daemon" SANITIZE=1 check
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+make -s -C "$top/tools/lib" libkvmuf.a
+lib=$top/tools/lib
+cc -std=c11 -O1 -g -Wall -Wextra -Werror -fsanitize=thread -I"$top/include/uapi" -I"$lib" \
+	-I"$top/tools/common" -o "$tmp/test_daemon.tsan" "$top/tools/daemon/test_daemon.c" \
+	"$lib/server.c" "$lib/handoff.c" "$lib/snapshot.c" "$lib/backstop.c" "$lib/libkvmuf.a" \
+	-pthread
+TSAN_OPTIONS="halt_on_error=1 exitcode=66" "$tmp/test_daemon.tsan"

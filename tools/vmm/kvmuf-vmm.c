@@ -42,6 +42,7 @@ struct options {
 	int quiet;
 	struct kvmuf_uf_config uf;	/* uf.mode == KVMUF_UF_OFF: no -u */
 	const char *snap_path;		/* -S */
+	uint64_t vmm_reads;		/* -P: pages the VMM reads itself before the run */
 };
 
 static void usage(FILE *f)
@@ -85,6 +86,9 @@ static void usage(FILE *f)
 		"             (required with -u and no -D), or what the daemon serves; after\n"
 		"             the run every page is compared with it.  Implies -c unless -w or\n"
 		"             -r is given.  Without -u the host pre-fills memory from it\n"
+		"  -P PAGES   before the run the VMM itself reads the first PAGES pages of the\n"
+		"             test memory, as device emulation does, and checks them against -S\n"
+		"             (with -u they are still missing: the backstop must serve them)\n"
 		"  -h         this help\n"
 		"exit status: 0 ok, 1 failure, 2 bad arguments, 77 skipped (no /dev/kvm, or\n"
 		"no /dev/kvm-userfault with -u)\n",
@@ -118,7 +122,7 @@ static void parse_args(int argc, char **argv, struct options *o)
 		},
 	};
 
-	while ((c = getopt(argc, argv, "v:b:m:H:Owrcks:qu:MR:GD:T:d:W:S:h")) != -1) {
+	while ((c = getopt(argc, argv, "v:b:m:H:Owrcks:qu:MR:GD:T:d:W:S:P:h")) != -1) {
 		switch (c) {
 		case 'v':
 			if (cli_parse_u64(optarg, 10, &v, &end) < 0 || *end ||
@@ -200,6 +204,11 @@ static void parse_args(int argc, char **argv, struct options *o)
 			o->uf.wait_limit_ms = (unsigned int)v;
 			break;
 		case 'S': o->snap_path = optarg; break;
+		case 'P':
+			if (cli_parse_u64(optarg, 10, &v, &end) < 0 || *end || v < 1)
+				bad_usage("-P: a page count >= 1");
+			o->vmm_reads = v;
+			break;
 		case 'h': usage(stdout); exit(0);
 		default:  usage(stderr); exit(EXIT_USAGE);
 		}
@@ -227,9 +236,32 @@ static void parse_args(int argc, char **argv, struct options *o)
 			bad_usage("-u supports at most %d vCPUs (one ring each)",
 				  KVMUF_MAX_VCPU_RINGS);
 	}
+	if (o->vmm_reads && !o->snap_path)
+		bad_usage("-P checks what the VMM reads against the snapshot: it needs -S");
+	if (o->vmm_reads > o->cfg.nr_vcpus * (o->cfg.bytes_per_vcpu / KVMUF_PAGE_SIZE))
+		bad_usage("-P: more pages than the test memory holds");
 	/* A snapshot's pages hold gpa ^ seed: verify them unless told otherwise. */
 	if (o->snap_path && !o->mode_set)
 		o->mode = KVMUF_MODE_VERIFY;
+}
+
+/*
+ * -P: the VMM's own accesses to guest memory (device emulation, say) before the guest
+ * runs. With -u the pages are missing: the backstop holds the reads until the server
+ * installs them; without it (-M) they would read zeros. 0 if all were right.
+ */
+static uint64_t vmm_read_pages(struct kvmuf_vm *vm, const struct kvmuf_snap *snap, uint64_t n)
+{
+	const struct kvmuf_test_mem *mem = kvmuf_vm_test_mem(vm);
+	uint64_t bad;
+	char why[192];
+
+	bad = kvmuf_snap_compare(snap, mem->gpa >> KVMUF_PAGE_SHIFT, mem->hva, n, why,
+				 sizeof(why));
+	if (bad)
+		fprintf(stderr, PROG ": the VMM read %llu of the %llu pages it read wrong; first: %s\n",
+			(unsigned long long)bad, (unsigned long long)n, why);
+	return bad;
 }
 
 /* Open -S, and take its seed (or insist that -s matches it). */
@@ -343,6 +375,8 @@ int main(int argc, char **argv)
 		}
 	}
 
+	if (o.vmm_reads && vmm_read_pages(vm, &snap, o.vmm_reads) != 0)
+		goto out;
 	ok = kvmuf_vm_run(vm, o.mode, o.seed, res, &seconds) == 0;
 	/*
 	 * The host's checks read guest memory while the pages are still served: with the

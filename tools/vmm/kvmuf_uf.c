@@ -459,9 +459,11 @@ static int attach(struct kvmuf_uf *uf)
 			      KVMUF_RANGE_MISSING |
 			      (uf->cfg.module_only ? KVMUF_RANGE_MODULE_ONLY : 0));
 	if (ret < 0) {
-		uf_err("KVMUF_ADD_RANGE gfn 0x%llx, %llu pages: %s",
+		uf_err("KVMUF_ADD_RANGE gfn 0x%llx, %llu pages: %s%s",
 		       (unsigned long long)uf->base_gfn,
-		       (unsigned long long)uf->npages, kvmuf_strerror(ret));
+		       (unsigned long long)uf->npages, kvmuf_strerror(ret),
+		       ret == -EINVAL && !uf->cfg.module_only ?
+		       " (the module refuses missing pages that no userfaultfd guards: see the kernel log)" : "");
 		return -1;
 	}
 	for (unsigned int i = 0; i < uf->nr_vcpus; i++)
