@@ -457,6 +457,7 @@ struct fake_dev {
 	atomic_int detach;			/* poll and resolve: -ENODEV */
 	atomic_int fail_next;			/* next resolve returns this */
 	atomic_uint resolves, populating;	/* RESOLVE calls, those with POPULATE */
+	int any_src;				/* copies may come from any buffer */
 };
 
 static void fake_init(struct fake_dev *d, unsigned int nr_rings, uint32_t entries,
@@ -577,10 +578,10 @@ static int fake_resolve_copy(void *ctx, const struct kvmuf_copy *c, size_t nr,
 			uint64_t gfn = c[i].gfn + p;
 			const unsigned char *src = (const unsigned char *)(uintptr_t)c[i].src +
 						   p * PAGE;
-			const unsigned char *want = d->snap_data +
-				(gfn - d->geom.snap_base_gfn) * PAGE;
+			const unsigned char *want = d->snap_data ? d->snap_data +
+				(gfn - d->geom.snap_base_gfn) * PAGE : NULL;
 
-			if (src != want)
+			if (src != want && !d->any_src)
 				atomic_fetch_add(&d->bad_src, 1);
 			else if (kvmuf_snap_check_page(src, gfn, SEED) >= 0)
 				atomic_fetch_add(&d->bad_data, 1);
@@ -1248,7 +1249,24 @@ static void *touch_pages(void *arg)
  */
 #define KEPT	200	/* a page present before the server starts */
 
-static void backstop_case(int shmem)
+/* A page source that is not a buffer: counts the fetches of every page. */
+struct counted_source {
+	uint64_t npages;
+	_Atomic unsigned int *fetches;
+};
+
+static int counted_fetch(void *opaque, uint64_t gfn, void *page)
+{
+	struct counted_source *cs = opaque;
+
+	if (gfn < BASE || gfn - BASE >= cs->npages)
+		return -ERANGE;
+	atomic_fetch_add(&cs->fetches[gfn - BASE], 1);
+	kvmuf_snap_fill_page(page, gfn, SEED);
+	return 0;
+}
+
+static void backstop_case(int shmem, int fetch)
 {
 	const uint64_t n = 256;
 	struct kvmuf_serve_geom g = {
@@ -1256,7 +1274,9 @@ static void backstop_case(int shmem)
 		.mem_base_gfn = BASE, .mem_npages = n,
 	};
 	unsigned char *snap = make_snap_data(BASE, n), *mem, *alias = NULL;
-	const char *what = shmem ? "backstop, memfd" : "backstop, anon";
+	const char *what = shmem ? fetch ? "backstop, memfd, fetch()" : "backstop, memfd" :
+				   fetch ? "backstop, anon, fetch()" : "backstop, anon";
+	struct counted_source cs = { .npages = n, .fetches = calloc(n, sizeof(*cs.fetches)) };
 	struct toucher t = { .first = 0, .n = n / 2 };
 	struct kvmuf_server_stats st;
 	struct kvmuf_server *s;
@@ -1301,7 +1321,8 @@ static void backstop_case(int shmem)
 	{
 		struct kvmuf_server_config cfg = {
 			.ops = &fake_ops, .ctx = &d, .nr_rings = d.nr_rings, .nr_threads = 2,
-			.geom = g, .snap_data = snap, .mem = alias,
+			.geom = g, .snap_data = fetch ? NULL : snap, .mem = alias,
+			.fetch = fetch ? counted_fetch : NULL, .fetch_opaque = &cs,
 			.use_mem_fd = shmem, .mem_fd = memfd, .populate = shmem,
 			.use_uffd = 1, .uffd = uffd, .uffd_hva = (uintptr_t)mem,
 			.poll_ms = 20,
@@ -1359,6 +1380,16 @@ static void backstop_case(int shmem)
 	      (unsigned long long)st.both, (unsigned long long)st.duplicates,
 	      (unsigned long long)st.errors);
 	CHECK(atomic_load(&d.bad_data) == 0, "%s: resolved before the data was in", what);
+	if (fetch) {
+		uint64_t once = 0;
+
+		for (uint64_t i = 0; i < n; i++)
+			once += atomic_load(&cs.fetches[i]) == 1;
+		CHECK(once == n && st.fetched == n,
+		      "%s: every page fetched once: %llu of %llu, %llu fetches", what,
+		      (unsigned long long)once, (unsigned long long)n,
+		      (unsigned long long)st.fetched);
+	}
 	if (!failures)
 		printf("ok: %s: %llu pages through userfaultfd, %llu through the rings (%llu both ways)\n",
 		       what, (unsigned long long)st.uffd_served,
@@ -1372,12 +1403,57 @@ out_unmap:
 	if (memfd >= 0)
 		close(memfd);
 	free(snap);
+	free(cs.fetches);
+}
+
+/*
+ * Module only, anonymous memory, pages from fetch(): KVMUF_RESOLVE_COPY reads the
+ * worker's page, so every copy must reach the device holding its own page's data.
+ */
+static void test_server_fetch_copy(void)
+{
+	const uint64_t n = 600;
+	struct kvmuf_serve_geom g = {
+		.snap_base_gfn = BASE, .snap_npages = n,
+		.mem_base_gfn = BASE, .mem_npages = n,
+	};
+	struct counted_source cs = { .npages = n, .fetches = calloc(n, sizeof(*cs.fetches)) };
+	struct kvmuf_server_config cfg = {
+		.ops = &fake_ops, .nr_threads = 2, .geom = g, .poll_ms = 20,
+		.fetch = counted_fetch, .fetch_opaque = &cs,
+	};
+	struct kvmuf_server_stats st;
+	struct kvmuf_server *s;
+	struct fake_dev d;
+	uint64_t once = 0;
+
+	fake_init(&d, 3, 64, &g, NULL, NULL);
+	d.any_src = 1;
+	cfg.ctx = &d;
+	cfg.nr_rings = d.nr_rings;
+	REQUIRE(kvmuf_server_start(&cfg, &s) == 0, "fetch copy: start");
+	for (uint64_t i = 0; i < n; i++)
+		fake_push(&d, (unsigned int)(i % 3), BASE + i);
+	CHECK(settle(s, n, n) == 0, "fetch copy: all served");
+	kvmuf_server_stop(s, &st);
+	for (uint64_t i = 0; i < n; i++)
+		once += atomic_load(&cs.fetches[i]) == 1;
+	CHECK(once == n && st.fetched == n && st.served == n && kvmuf_server_stats_ok(&st),
+	      "fetch copy: %llu of %llu pages fetched once, %llu served",
+	      (unsigned long long)once, (unsigned long long)n, (unsigned long long)st.served);
+	CHECK(atomic_load(&d.bad_src) == 0 && atomic_load(&d.bad_data) == 0,
+	      "fetch copy: %llu copies with the wrong data",
+	      (unsigned long long)atomic_load(&d.bad_data));
+	fake_destroy(&d);
+	free(cs.fetches);
 }
 
 static void test_server_backstop(void)
 {
-	backstop_case(0);
-	backstop_case(1);
+	backstop_case(0, 0);
+	backstop_case(1, 0);
+	backstop_case(0, 1);
+	backstop_case(1, 1);
 }
 
 int main(int argc, char **argv)
@@ -1402,6 +1478,7 @@ int main(int argc, char **argv)
 	test_server_errors_and_detach();
 	test_server_stop();
 	test_server_backstop();
+	test_server_fetch_copy();
 	if (argc > 1)
 		test_daemon_binary(argv[1]);
 	else

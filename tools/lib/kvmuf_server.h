@@ -87,7 +87,20 @@ struct kvmuf_server_config {
 	unsigned int nr_rings;			/* 0 with ops == NULL: kvmuf_nr_rings(ctx) */
 	unsigned int nr_threads;		/* >= 1; capped to nr_rings */
 	struct kvmuf_serve_geom geom;
-	const void *snap_data;			/* page aligned, snap_npages pages */
+	/*
+	 * The page source, one of: snap_data, page aligned, snap_npages pages (a buffer or
+	 * a mapped snapshot file: pages are installed straight from it); or fetch(),
+	 * called on a worker thread to fill the 4 KiB at @page with @gfn's data (one of
+	 * the snapshot range): 0, or a negative errno when the page cannot be had (it
+	 * stays missing and whoever asked for it keeps waiting: retry inside fetch() if
+	 * that is wanted). A page is fetched once whoever asks for it and however often,
+	 * except with KVMUF_RESOLVE_COPY (module only, anonymous memory), which fetches a
+	 * page again for a fault raised again before its first copy ended. Workers call
+	 * it concurrently.
+	 */
+	const void *snap_data;
+	int (*fetch)(void *opaque, uint64_t gfn, void *page);
+	void *fetch_opaque;
 	void *mem;				/* memfd mapping of mem_base_gfn, or NULL */
 	int use_mem_fd;				/* with mem: pwrite() to mem_fd, not memcpy */
 	int mem_fd;				/* the memfd behind mem */
@@ -133,6 +146,7 @@ struct kvmuf_server_stats {
 	uint64_t both;			/* ring entries for pages userfaultfd served */
 	uint64_t refaults;		/* userfaultfd messages for pages discarded after
 					 * they were served: zero-filled */
+	uint64_t fetched;		/* fetch() calls that succeeded */
 	uint64_t out_of_range;		/* faults outside snapshot or memory */
 	uint64_t errors;		/* failed resolve / poll calls */
 	uint64_t batches;		/* resolve ioctls issued */

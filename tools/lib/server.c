@@ -38,6 +38,7 @@ struct worker {
 		struct kvmuf_copy copies[BATCH_MAX];
 		struct kvmuf_gfn_range ranges[BATCH_MAX];
 	};
+	unsigned char *page;		/* fetch(): where the page's data goes */
 	size_t npending;		/* the faults in the batch */
 	struct kvmuf_fault pending[PENDING_MAX];
 	uint64_t consumed_ns[PENDING_MAX];	/* when each pending fault was consumed */
@@ -60,7 +61,7 @@ struct kvmuf_server {
 	atomic_int detached;
 	atomic_uint logged;
 	_Atomic uint64_t faults, served, unchanged, duplicates, out_of_range;
-	_Atomic uint64_t ring_served, uffd_faults, uffd_served, both, refaults;
+	_Atomic uint64_t ring_served, uffd_faults, uffd_served, both, refaults, fetched;
 	_Atomic uint64_t errors, batches;
 	_Atomic uint64_t queue_ns, serve_ns, resolve_ns, timed;
 	_Atomic uint64_t first_oor_gfn, first_dup_gfn;
@@ -384,12 +385,40 @@ static void queue_resolve(struct worker *w, uint64_t gfn)
 	w->ranges[w->nr++] = (struct kvmuf_gfn_range) { .gfn = gfn, .npages = 1 };
 }
 
+/*
+ * The data of the page at snapshot offset soff (gfn): in the snapshot itself, or fetched
+ * into the worker's page. NULL if the fetch failed (counted, logged).
+ */
+static const unsigned char *page_source(struct worker *w, uint64_t gfn, uint64_t soff)
+{
+	struct kvmuf_server *s = w->s;
+	int ret;
+
+	if (!s->cfg.fetch)
+		return (const unsigned char *)s->cfg.snap_data + soff;
+	ret = s->cfg.fetch(s->cfg.fetch_opaque, gfn, w->page);
+	if (ret < 0) {
+		add(&s->errors, 1);
+		srv_err(s, "worker %u: fetching gfn 0x%llx: %s: it stays missing", w->id,
+			(unsigned long long)gfn, strerror(-ret));
+		return NULL;
+	}
+	add(&s->fetched, 1);
+	return w->page;
+}
+
+/* A page we claimed but could not fetch: another request may try again. */
+static void unserve(struct kvmuf_server *s, uint64_t idx)
+{
+	atomic_fetch_and(&s->served_bits[idx / 64], ~(1ULL << (idx % 64)));
+}
+
 static void add_fault(struct worker *w, const struct kvmuf_fault *f, uint64_t consumed)
 {
 	struct kvmuf_server *s = w->s;
 	const struct kvmuf_serve_geom *g = &s->cfg.geom;
 	uint64_t soff, moff, gfn = f->gfn;
-	const unsigned char *src;
+	const unsigned char *src = NULL;
 	int dup;
 
 	if (kvmuf_serve_locate(g, gfn, &soff, &moff) < 0) {
@@ -423,7 +452,18 @@ static void add_fault(struct worker *w, const struct kvmuf_fault *f, uint64_t co
 			(unsigned long long)gfn,
 			f->vcpu == KVMUF_VM_RING ? -1 : (int)f->vcpu);
 	}
-	src = (const unsigned char *)s->cfg.snap_data + soff;
+	/*
+	 * The data is fetched only to be installed: by the first to claim the page, or by
+	 * KVMUF_RESOLVE_COPY (which copies only into a GFN still missing).
+	 */
+	if ((!dup && !s->cfg.data_in_place) || (!s->cfg.use_uffd && !s->cfg.mem)) {
+		src = page_source(w, gfn, soff);
+		if (!src) {
+			if (!dup)
+				unserve(s, moff / PAGE);
+			return;
+		}
+	}
 
 	if (s->cfg.use_uffd) {
 		/*
@@ -463,6 +503,9 @@ static void add_fault(struct worker *w, const struct kvmuf_fault *f, uint64_t co
 	}
 	w->consumed_ns[w->npending] = consumed;
 	w->pending[w->npending++] = *f;
+	/* KVMUF_RESOLVE_COPY reads the worker's page at the ioctl: before the next fetch. */
+	if (s->cfg.fetch && !s->cfg.use_uffd && !s->cfg.mem)
+		flush(w);
 }
 
 /* A userfaultfd message: the host mm hit a page of guest memory that is not there. */
@@ -471,6 +514,7 @@ static void uffd_fault(struct worker *w, uint64_t addr)
 	struct kvmuf_server *s = w->s;
 	const struct kvmuf_serve_geom *g = &s->cfg.geom;
 	uint64_t page = (addr - s->cfg.uffd_hva) / PAGE, gfn = g->mem_base_gfn + page;
+	const unsigned char *src;
 	uint64_t soff, moff;
 
 	add(&s->uffd_faults, 1);
@@ -495,10 +539,15 @@ static void uffd_fault(struct worker *w, uint64_t addr)
 		uffd_place(w, page, NULL);
 		return;
 	}
-	test_and_set(s->uffd_bits, page);
 	if (s->cfg.fetch_delay_us)
 		usleep(s->cfg.fetch_delay_us);
-	uffd_place(w, page, (const unsigned char *)s->cfg.snap_data + soff);
+	src = page_source(w, gfn, soff);
+	if (!src) {
+		unserve(s, page);
+		return;		/* the access keeps waiting: see kvmuf_server_config.fetch */
+	}
+	test_and_set(s->uffd_bits, page);
+	uffd_place(w, page, src);
 	add(&s->uffd_served, 1);
 	/* The module may have the GFN missing too: its vCPUs must not wait for a ring entry. */
 	queue_resolve(w, gfn);
@@ -611,6 +660,8 @@ static void server_free(struct kvmuf_server *s)
 	free(s->served_bits);
 	free(s->uffd_bits);
 	free(s->done_bits);
+	for (unsigned int i = 0; s->workers && i < s->nr_threads; i++)
+		free(s->workers[i].page);
 	free(s->workers);
 	free(s);
 }
@@ -624,7 +675,7 @@ int kvmuf_server_start(const struct kvmuf_server_config *cfg,
 	int ret = 0;
 
 	*out = NULL;
-	if (!cfg->ctx || !cfg->snap_data || cfg->nr_threads == 0 ||
+	if (!cfg->ctx || !cfg->snap_data == !cfg->fetch || cfg->nr_threads == 0 ||
 	    g->mem_npages == 0 || g->mem_npages > (UINT64_MAX >> 12) ||
 	    ((uintptr_t)cfg->snap_data & (PAGE - 1)))
 		return -EINVAL;
@@ -670,6 +721,13 @@ int kvmuf_server_start(const struct kvmuf_server_config *cfg,
 
 		w->s = s;
 		w->id = s->started;
+		if (cfg->fetch) {
+			w->page = aligned_alloc(PAGE, PAGE);
+			if (!w->page) {
+				ret = -ENOMEM;
+				break;
+			}
+		}
 		err = pthread_create(&w->thread, NULL, worker_main, w);
 		if (err) {
 			ret = -err;
@@ -713,6 +771,7 @@ void kvmuf_server_stats(const struct kvmuf_server *cs,
 		.uffd_served = atomic_load(&s->uffd_served),
 		.both = atomic_load(&s->both),
 		.refaults = atomic_load(&s->refaults),
+		.fetched = atomic_load(&s->fetched),
 		.queue_ns = atomic_load(&s->queue_ns),
 		.serve_ns = atomic_load(&s->serve_ns),
 		.resolve_ns = atomic_load(&s->resolve_ns),
