@@ -72,6 +72,8 @@ struct kvmuf_vcpu_slot {
 struct kvmuf_vm {
 	struct kvm *kvm;		/* a reference is held for our whole life */
 	struct hlist_node hnode;	/* in kvmuf_vms, keyed by kvm */
+	bool unhashed;			/* out of kvmuf_vms: whoever did it frees vm
+					 * (under kvmuf_vms_lock) */
 	struct list_head reap_node;	/* on the reaper's private list while freed */
 	refcount_t refs;		/* 1 for the table, +1 per vCPU in the missing path */
 	u32 flags;			/* KVMUF_ATTACH_* */

@@ -8,6 +8,10 @@
  * GFNs must keep giving vCPUs an error exit, never a zero-filled page. Orphans are freed
  * by the reaper once their VM has no user but us (the VMM closed it). Each state holds a
  * module reference, so the module cannot go away while a vCPU could be parked in it.
+ *
+ * Ownership. The final close (kvmuf_vm_release) and the reaper may both decide to free
+ * the same state (a dead VM with nothing missing). Exactly one of them takes it out of
+ * the table, under kvmuf_vms_lock (vm->unhashed); that one alone drains and frees it.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
@@ -21,7 +25,15 @@
 #include "compat.h"
 #include "kvmuf.h"
 
-#define KVMUF_REAP_INTERVAL	HZ
+static unsigned int reap_interval_ms = 1000;
+module_param(reap_interval_ms, uint, 0644);
+MODULE_PARM_DESC(reap_interval_ms,
+		 "How often orphaned states of dead VMs are looked for and freed (ms, 1..60000)");
+
+static unsigned long kvmuf_reap_interval(void)
+{
+	return msecs_to_jiffies(clamp(READ_ONCE(reap_interval_ms), 1U, 60000U));
+}
 
 static DEFINE_HASHTABLE(kvmuf_vms, 6);
 static DEFINE_MUTEX(kvmuf_vms_lock);	/* writers of kvmuf_vms */
@@ -56,9 +68,9 @@ struct kvmuf_vm *kvmuf_vm_get(const struct kvm *kvm)
 }
 
 /*
- * Drop a vCPU's temporary reference; the table's is only dropped by kvmuf_vm_unlink().
+ * Drop a vCPU's temporary reference; the table's is only dropped by kvmuf_vm_drain_free().
  * Once our decrement lands, the releaser may see refs == 1 and go on to free vm: the
- * RCU read section keeps vm alive for the wake-up (kvmuf_vm_unlink() waits a grace
+ * RCU read section keeps vm alive for the wake-up (kvmuf_vm_drain_free() waits a grace
  * period after draining).
  */
 void kvmuf_vm_put(struct kvmuf_vm *vm)
@@ -99,17 +111,25 @@ static void kvmuf_vm_free(struct kvmuf_vm *vm)
 	module_put(THIS_MODULE);
 }
 
-/*
- * Take vm out of the table and free it once no vCPU is inside the module any more.
- * After synchronize_rcu() the hook cannot find it; vCPUs that already hold a reference
- * were woken by detach and leave at once.
- */
-static void kvmuf_vm_unlink(struct kvmuf_vm *vm)
+/* Take vm out of the table unless someone did: true if we did (we then free it). */
+static bool kvmuf_vm_unhash(struct kvmuf_vm *vm)
 {
-	mutex_lock(&kvmuf_vms_lock);
+	lockdep_assert_held(&kvmuf_vms_lock);
+	if (vm->unhashed)
+		return false;
+	vm->unhashed = true;
 	hash_del_rcu(&vm->hnode);
 	kvmuf_nr_vms--;
-	mutex_unlock(&kvmuf_vms_lock);
+	return true;
+}
+
+/*
+ * Free vm, already out of the table, once no vCPU is inside the module any more. After
+ * synchronize_rcu() the hook cannot find it; vCPUs that already hold a reference were
+ * woken by detach and leave at once.
+ */
+static void kvmuf_vm_drain_free(struct kvmuf_vm *vm)
+{
 	synchronize_rcu();
 	wait_event(vm->drain_wq, refcount_read(&vm->refs) == 1);
 	synchronize_rcu();	/* the last kvmuf_vm_put() has finished its wake-up */
@@ -237,7 +257,7 @@ int kvmuf_vm_attach(struct file *file, const struct kvmuf_attach *a)
 	static_branch_inc(&kvmuf_vms_present);
 	hash_add_rcu(kvmuf_vms, &vm->hnode, (unsigned long)kvm);
 	if (!kvmuf_nr_vms++)
-		schedule_delayed_work(&kvmuf_reaper, KVMUF_REAP_INTERVAL);
+		schedule_delayed_work(&kvmuf_reaper, kvmuf_reap_interval());
 	/* Publish last: the other ioctls, mmap and poll only look at an attached fd. */
 	smp_store_release(&file->private_data, vm);
 	mutex_unlock(&kvmuf_vms_lock);
@@ -276,7 +296,13 @@ void kvmuf_vm_release(struct kvmuf_vm *vm)
 	kvmuf_vm_wake_all(vm);
 	missing = atomic64_read(&vm->nr_missing);
 	if (!missing) {
-		kvmuf_vm_unlink(vm);
+		bool ours;
+
+		mutex_lock(&kvmuf_vms_lock);
+		ours = kvmuf_vm_unhash(vm);
+		mutex_unlock(&kvmuf_vms_lock);
+		if (ours)
+			kvmuf_vm_drain_free(vm);
 		return;
 	}
 	pr_info("VM detached with %llu GFNs missing: vCPUs touching them get an error exit\n",
@@ -305,7 +331,8 @@ static void kvmuf_reap(struct work_struct *work)
 		if (!kvmuf_vm_dead(vm))
 			continue;
 		if (READ_ONCE(vm->detached)) {
-			list_add(&vm->reap_node, &dead);
+			if (kvmuf_vm_unhash(vm))
+				list_add(&vm->reap_node, &dead);
 		} else if (!vm->hup_sent) {
 			vm->hup_sent = true;
 			wake_up_all(&vm->poll_wq);
@@ -314,11 +341,11 @@ static void kvmuf_reap(struct work_struct *work)
 	mutex_unlock(&kvmuf_vms_lock);
 
 	list_for_each_entry_safe(vm, next, &dead, reap_node)
-		kvmuf_vm_unlink(vm);
+		kvmuf_vm_drain_free(vm);
 
 	mutex_lock(&kvmuf_vms_lock);
 	if (kvmuf_nr_vms)
-		schedule_delayed_work(&kvmuf_reaper, KVMUF_REAP_INTERVAL);
+		schedule_delayed_work(&kvmuf_reaper, kvmuf_reap_interval());
 	mutex_unlock(&kvmuf_vms_lock);
 }
 

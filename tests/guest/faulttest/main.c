@@ -7,6 +7,7 @@
  *   prefault   KVM_PRE_FAULT_MEMORY on a missing GFN does not park
  *   access     with the userfaultfd backstop, KVM's and the VMM's own accesses to
  *              missing pages see their data
+ *   teardown   the final close and the reaper never both free a VM state
  * Exit status: 0 pass, 1 fail, 2 usage, 77 skip.
  */
 #include <stdio.h>
@@ -23,6 +24,7 @@ static const struct {
 	{ "memslot", ft_case_memslot },
 	{ "prefault", ft_case_prefault },
 	{ "access", ft_case_access },
+	{ "teardown", ft_case_teardown },
 };
 
 int main(int argc, char **argv)
@@ -33,6 +35,6 @@ int main(int argc, char **argv)
 			if (!strcmp(argv[1], ft_cases[i].name))
 				return ft_cases[i].run(argc - 1, argv + 1);
 	}
-	fprintf(stderr, "usage: kvmuf-faulttest thp|memslot|prefault|access\n");
+	fprintf(stderr, "usage: kvmuf-faulttest thp|memslot|prefault|access|teardown\n");
 	return 2;
 }
