@@ -227,6 +227,16 @@ static struct kvm *kvmuf_get_kvm_from_fd(int vm_fd)
 		return ERR_PTR(-ENOTTY);
 	}
 	kvm = f->private_data;
+	/*
+	 * Only the VM's owner attaches it, as KVM itself refuses VM ioctls from another mm:
+	 * a VM fd leaked to another process must not let it page (and, through
+	 * RESOLVE_COPY, write) the owner's memory. The attached device fd is then the
+	 * capability a page server receives.
+	 */
+	if (kvm->mm != current->mm) {
+		fput(f);
+		return ERR_PTR(-EPERM);
+	}
 	kvm_get_kvm(kvm);
 	fput(f);
 	return kvm;

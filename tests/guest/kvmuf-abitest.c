@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <linux/kvm_userfault.h>
@@ -87,6 +88,22 @@ static void test_attach_errors(int vm_fd)
 	CHECK(xioctl(dev, KVMUF_ATTACH, &a) == -EINVAL, "too many vCPU rings");
 	CHECK(xioctl(dev, KVMUF_ATTACH, NULL) == -EFAULT, "NULL attach argument");
 	CHECK(xioctl(dev, KVMUF_GET_INFO, &info) == -ENODEV, "still not attached after errors");
+
+	/* Authority: a process that holds the VM fd but does not own the VM is refused. */
+	{
+		pid_t pid = fork();
+		int status = -1;
+
+		if (pid == 0) {
+			int d = open_dev();
+			struct kvmuf_attach ca = attach_args(vm_fd);
+
+			_exit(xioctl(d, KVMUF_ATTACH, &ca) == -EPERM ? 0 : 1);
+		}
+		CHECK(pid > 0 && waitpid(pid, &status, 0) == pid && WIFEXITED(status) &&
+		      WEXITSTATUS(status) == 0,
+		      "attach from another process (the VM fd inherited) refused with EPERM");
+	}
 
 	close(null);
 	close(kvm);

@@ -23,8 +23,9 @@ KVMUF_PUBLIC const char *kvmuf_strerror(int err)
 	case ENOENT:
 		return KVMUF_DEVICE_PATH " not found (is the kvm_userfault module loaded?)";
 	case EACCES:
-	case EPERM:
 		return "permission denied (" KVMUF_DEVICE_PATH " is mode 0600: run as root)";
+	case EPERM:
+		return "not permitted (attach: only the process that owns the VM may attach it; open: " KVMUF_DEVICE_PATH " is mode 0600)";
 	case ENOTTY:
 		return "not a KVM VM fd (attach), or not a kvm-userfault fd (unknown ioctl)";
 	case EBADF:

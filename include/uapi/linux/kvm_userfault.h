@@ -31,7 +31,13 @@
  * Errors: -EINVAL bad flags, sizes or ranges; -EFAULT bad user pointers; -EBADF vm_fd
  * is not an open file; -ENOTTY unknown ioctl, or vm_fd is not a KVM VM; -EBUSY the VM or
  * the device fd is already attached; -ENODEV not attached (or detached); -ENOSPC too
- * many ranges; -EEXIST overlapping ranges.
+ * many ranges; -EEXIST overlapping ranges; -EPERM ATTACH by a process that does not own
+ * the VM.
+ *
+ * Authority: only the process that owns a VM (the one that created it, whose memory it
+ * maps) may attach it, as KVM refuses VM ioctls from any other. The attached device fd
+ * is then the capability: whoever holds it (a page server it was handed to) may
+ * resolve, install and read the rings of that VM, and nothing else.
  */
 #ifndef _UAPI_LINUX_KVM_USERFAULT_H
 #define _UAPI_LINUX_KVM_USERFAULT_H
