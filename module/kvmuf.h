@@ -8,6 +8,7 @@
 #include <linux/jump_label.h>
 #include <linux/kvm_host.h>
 #include <linux/mutex.h>
+#include <linux/nospec.h>
 #include <linux/rcuwait.h>
 #include <linux/refcount.h>
 #include <linux/spinlock.h>

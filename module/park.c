@@ -104,7 +104,7 @@ static int kvmuf_notify(struct kvmuf_vm *vm, struct kvm_vcpu *vcpu, struct kvmuf
 		.vcpu = vcpu->vcpu_idx,
 		.flags = flags,
 	};
-	u64 bit = gfn - r->gfn;
+	u64 bit = kvmuf_range_bit(r, gfn);
 	int ret;
 
 	if (test_and_set_bit(bit, r->notified)) {
@@ -143,7 +143,7 @@ static int kvmuf_exit_to_vmm(struct kvmuf_vm *vm, struct kvm_vcpu *vcpu,
  */
 static bool kvmuf_range_missing_acquire(const struct kvmuf_krange *r, u64 gfn)
 {
-	return test_bit_acquire(gfn - r->gfn, r->missing);
+	return test_bit_acquire(kvmuf_range_bit(r, gfn), r->missing);
 }
 
 /*
@@ -154,7 +154,8 @@ static bool kvmuf_range_missing_acquire(const struct kvmuf_krange *r, u64 gfn)
 static bool kvmuf_park_done(struct kvmuf_vm *vm, struct kvm_vcpu *vcpu, struct kvmuf_krange *r,
 			    u64 gfn, u64 gen)
 {
-	return !kvmuf_range_missing_acquire(r, gfn) || !test_bit(gfn - r->gfn, r->notified) ||
+	return !kvmuf_range_missing_acquire(r, gfn) ||
+	       !test_bit(kvmuf_range_bit(r, gfn), r->notified) ||
 	       READ_ONCE(vm->detached) || kvmuf_memslots_generation(vcpu) != gen;
 }
 

@@ -97,9 +97,19 @@ static inline struct kvmuf_krange *kvmuf_ranges_span(const struct kvmuf_range_ta
 	return r;
 }
 
+/*
+ * The bit of gfn (inside r, as kvmuf_ranges_find() checked) in r's bitmaps. The guest
+ * chooses gfn: the index is clamped under speculation too, as KVM does for its
+ * guest-controlled indexes (Spectre v1).
+ */
+static inline u64 kvmuf_range_bit(const struct kvmuf_krange *r, u64 gfn)
+{
+	return array_index_nospec(gfn - r->gfn, r->npages);
+}
+
 static inline bool kvmuf_range_missing(const struct kvmuf_krange *r, u64 gfn)
 {
-	return test_bit(gfn - r->gfn, r->missing);
+	return test_bit(kvmuf_range_bit(r, gfn), r->missing);
 }
 
 /* Frames of one level that [gfn, gfn + npages) touches; npages > 0. */
@@ -177,9 +187,10 @@ static inline bool kvmuf_ranges_span_missing(const struct kvmuf_range_table *t, 
 		u64 first = gfn > r->gfn ? gfn : r->gfn;
 		u64 last = end - 1 < r->gfn + r->npages - 1 ? end - 1 : r->gfn + r->npages - 1;
 		u64 f, nf = kvmuf_frame_index(r, last, level);
+		u64 frames = kvmuf_nr_frames(r->gfn, r->npages, level);
 
 		for (f = kvmuf_frame_index(r, first, level); f <= nf; f++)
-			if (atomic_read(&r->frame_missing[level][f]))
+			if (atomic_read(&r->frame_missing[level][array_index_nospec(f, frames)]))
 				return true;
 	}
 	return false;

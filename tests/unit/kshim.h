@@ -36,6 +36,8 @@ typedef int64_t s64;
 #define BIT_WORD(nr)			((nr) / BITS_PER_LONG)
 #define BIT_MASK(nr)			(1UL << ((nr) % BITS_PER_LONG))
 #define BITS_TO_LONGS(nr)		(((nr) + BITS_PER_LONG - 1) / BITS_PER_LONG)
+/* The kernel's clamp under speculation; the tests check the architectural value. */
+#define array_index_nospec(i, n)	((i) < (n) ? (i) : 0)
 
 static inline bool test_bit(unsigned long nr, const volatile unsigned long *addr)
 {
