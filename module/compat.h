@@ -178,4 +178,14 @@ static inline bool kvmuf_is_endbr(unsigned long addr)
 	       insn == KVMUF_ENDBR64;
 }
 
+/* Set VM_* flags of a vma being mmapped (6.3 made vm_flags read-only but for this). */
+static inline void kvmuf_vma_set_flags(struct vm_area_struct *vma, unsigned long flags)
+{
+#ifdef KVMUF_HAVE_VM_FLAGS_SET
+	vm_flags_set(vma, flags);
+#else
+	vma->vm_flags |= flags;
+#endif
+}
+
 #endif /* KVMUF_COMPAT_H */

@@ -18,4 +18,6 @@ has() {
 has FTRACE_DIRECT_MULTI include/linux/ftrace.h 'int register_ftrace_direct_multi\(struct ftrace_ops'
 # 6.2+: call-depth tracking wants every trampoline to account for the call it takes.
 has CALL_DEPTH_ACCOUNT arch/x86/include/asm/nospec-branch.h '^\.macro CALL_DEPTH_ACCOUNT'
+# 6.3+: vma->vm_flags is read-only; vm_flags_set() changes it (with the right locking).
+has VM_FLAGS_SET include/linux/mm.h 'static inline void vm_flags_set\('
 echo

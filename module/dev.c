@@ -111,7 +111,7 @@ static int kvmuf_dev_mmap(struct file *file, struct vm_area_struct *vma)
 		return -ENODEV;
 	if (off >= vm->ring_bytes || size > vm->ring_bytes - off)
 		return -EINVAL;
-	return remap_vmalloc_range(vma, vm->ring_mem, vma->vm_pgoff);
+	return kvmuf_ring_mem_mmap(&vm->rings, vma);
 }
 
 static bool kvmuf_rings_pending(struct kvmuf_vm *vm)

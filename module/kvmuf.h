@@ -24,6 +24,13 @@
 DECLARE_STATIC_KEY_FALSE(kvmuf_vms_present);
 #define KVMUF_NO_GFN	U64_MAX
 
+/*
+ * Memory a user's request makes us allocate (rings, bitmaps, states): charged to the
+ * caller's memory cgroup; past its limit the request fails with -ENOMEM, without an OOM
+ * kill in the cgroup and without an allocation-failure splat.
+ */
+#define KVMUF_GFP_USER	(GFP_KERNEL_ACCOUNT | __GFP_RETRY_MAYFAIL | __GFP_NOWARN)
+
 /* Largest range one ADD_RANGE accepts: 2^28 pages (1 TiB, 96 MiB of bitmaps). */
 #define KVMUF_MAX_RANGE_PAGES	(1ULL << 28)
 
@@ -60,6 +67,17 @@ enum kvmuf_vcpu_stat {
 	KVMUF_NR_VCPU_STATS
 };
 
+/* Memory of the rings: kernel mapping and pages (ringmem.c). */
+struct kvmuf_ring_mem {
+	void *addr;			/* vmap of pages */
+	struct page **pages;
+	unsigned long nr_pages;
+};
+
+int kvmuf_ring_mem_alloc(struct kvmuf_ring_mem *m, size_t bytes);
+void kvmuf_ring_mem_free(struct kvmuf_ring_mem *m);
+int kvmuf_ring_mem_mmap(struct kvmuf_ring_mem *m, struct vm_area_struct *vma);
+
 /* One per vCPU ring: the ring, and where that vCPU sleeps while parked. */
 struct kvmuf_vcpu_slot {
 	struct kvmuf_kring ring;	/* single producer: the vCPU thread */
@@ -85,7 +103,7 @@ struct kvmuf_vm {
 	struct kvmuf_range_table __rcu *ranges;
 	atomic64_t nr_missing;
 
-	void *ring_mem;			/* vmalloc_user: mmapped by userspace */
+	struct kvmuf_ring_mem rings;	/* mmapped by userspace (ringmem.c) */
 	size_t ring_bytes;
 	u64 ring_stride;
 	u32 ring_entries;

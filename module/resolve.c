@@ -26,7 +26,7 @@ static void *kvmuf_copy_array(u64 uptr, u32 nr, size_t size)
 
 	if (!nr || nr > KVMUF_MAX_BATCH)
 		return ERR_PTR(-EINVAL);
-	p = kvmalloc_array(nr, size, GFP_KERNEL);
+	p = kvmalloc_array(nr, size, KVMUF_GFP_USER);
 	if (!p)
 		return ERR_PTR(-ENOMEM);
 	if (copy_from_user(p, u64_to_user_ptr(uptr), nr * size)) {

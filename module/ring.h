@@ -18,7 +18,7 @@ struct kvmuf_kring {
 	u32 mask;			/* entries - 1 */
 };
 
-/* mem must be zeroed (vmalloc_user): head and tail start at 0. */
+/* mem must be zeroed: head and tail start at 0. */
 static inline void kvmuf_kring_init(struct kvmuf_kring *r, void *mem, u32 entries, u32 vcpu)
 {
 	r->hdr = mem;

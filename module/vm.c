@@ -102,7 +102,7 @@ static void kvmuf_vm_free(struct kvmuf_vm *vm)
 	for (i = 0; i < t->nr; i++)
 		kvmuf_krange_free(t->range[i]);
 	kfree(t);
-	vfree(vm->ring_mem);
+	kvmuf_ring_mem_free(&vm->rings);
 	kvfree(vm->slots);
 	bitmap_free(vm->parked);
 	kvm_put_kvm(vm->kvm);
@@ -139,25 +139,26 @@ static void kvmuf_vm_drain_free(struct kvmuf_vm *vm)
 static int kvmuf_vm_alloc_rings(struct kvmuf_vm *vm, const struct kvmuf_attach *a)
 {
 	u32 i;
+	int ret;
 
 	vm->ring_entries = a->ring_entries;
 	vm->nr_vcpu_rings = a->nr_vcpu_rings;
 	vm->ring_stride = KVMUF_RING_STRIDE(a->ring_entries);
 	vm->ring_bytes = vm->ring_stride * (a->nr_vcpu_rings + 1);
-	vm->ring_mem = vmalloc_user(vm->ring_bytes);
-	if (!vm->ring_mem)
-		return -ENOMEM;
+	ret = kvmuf_ring_mem_alloc(&vm->rings, vm->ring_bytes);
+	if (ret)
+		return ret;
 	if (a->nr_vcpu_rings) {
-		vm->slots = kvcalloc(a->nr_vcpu_rings, sizeof(*vm->slots), GFP_KERNEL_ACCOUNT);
-		vm->parked = bitmap_zalloc(a->nr_vcpu_rings, GFP_KERNEL_ACCOUNT);
+		vm->slots = kvcalloc(a->nr_vcpu_rings, sizeof(*vm->slots), KVMUF_GFP_USER);
+		vm->parked = bitmap_zalloc(a->nr_vcpu_rings, KVMUF_GFP_USER);
 		if (!vm->slots || !vm->parked)
 			return -ENOMEM;
 	}
-	kvmuf_kring_init(&vm->vm_ring, vm->ring_mem, a->ring_entries, KVMUF_VM_RING);
+	kvmuf_kring_init(&vm->vm_ring, vm->rings.addr, a->ring_entries, KVMUF_VM_RING);
 	for (i = 0; i < a->nr_vcpu_rings; i++) {
 		struct kvmuf_vcpu_slot *s = &vm->slots[i];
 
-		kvmuf_kring_init(&s->ring, vm->ring_mem + (i + 1) * vm->ring_stride,
+		kvmuf_kring_init(&s->ring, vm->rings.addr + (i + 1) * vm->ring_stride,
 				 a->ring_entries, i);
 		rcuwait_init(&s->wait);
 		s->parked_gfn = KVMUF_NO_GFN;
@@ -170,13 +171,13 @@ static struct kvmuf_vm *kvmuf_vm_create(struct kvm *kvm, const struct kvmuf_atta
 	struct kvmuf_vm *vm;
 	int ret;
 
-	vm = kzalloc(sizeof(*vm), GFP_KERNEL_ACCOUNT);
+	vm = kzalloc(sizeof(*vm), KVMUF_GFP_USER);
 	if (!vm)
 		return ERR_PTR(-ENOMEM);
-	vm->ranges = kzalloc(sizeof(struct kvmuf_range_table), GFP_KERNEL_ACCOUNT);
+	vm->ranges = kzalloc(sizeof(struct kvmuf_range_table), KVMUF_GFP_USER);
 	ret = vm->ranges ? kvmuf_vm_alloc_rings(vm, a) : -ENOMEM;
 	if (ret) {
-		vfree(vm->ring_mem);
+		kvmuf_ring_mem_free(&vm->rings);
 		kvfree(vm->slots);
 		bitmap_free(vm->parked);
 		kfree(rcu_access_pointer(vm->ranges));
@@ -210,6 +211,8 @@ static int kvmuf_check_attach(const struct kvmuf_attach *a)
 		return -EINVAL;
 	if (a->ring_entries < KVMUF_MIN_RING_ENTRIES ||
 	    a->ring_entries > KVMUF_MAX_RING_ENTRIES || !is_power_of_2(a->ring_entries))
+		return -EINVAL;
+	if (KVMUF_RING_STRIDE(a->ring_entries) * (a->nr_vcpu_rings + 1) > KVMUF_MAX_RING_BYTES)
 		return -EINVAL;
 	return 0;
 }
@@ -365,17 +368,17 @@ static struct kvmuf_krange *kvmuf_krange_alloc(u64 gfn, u64 npages, bool missing
 	struct kvmuf_krange *r;
 	unsigned int level;
 
-	r = kzalloc(sizeof(*r), GFP_KERNEL_ACCOUNT);
+	r = kzalloc(sizeof(*r), KVMUF_GFP_USER);
 	if (!r)
 		return NULL;
 	r->gfn = gfn;
 	r->npages = npages;
-	r->missing = kvcalloc(longs, sizeof(long), GFP_KERNEL_ACCOUNT);
-	r->notified = kvcalloc(longs, sizeof(long), GFP_KERNEL_ACCOUNT);
-	r->installing = kvcalloc(longs, sizeof(long), GFP_KERNEL_ACCOUNT);
+	r->missing = kvcalloc(longs, sizeof(long), KVMUF_GFP_USER);
+	r->notified = kvcalloc(longs, sizeof(long), KVMUF_GFP_USER);
+	r->installing = kvcalloc(longs, sizeof(long), KVMUF_GFP_USER);
 	for (level = 0; level < KVMUF_NR_FRAME_LEVELS; level++)
 		r->frame_missing[level] = kvcalloc(kvmuf_nr_frames(gfn, npages, level),
-						   sizeof(atomic_t), GFP_KERNEL_ACCOUNT);
+						   sizeof(atomic_t), KVMUF_GFP_USER);
 	if (!r->missing || !r->notified || !r->installing ||
 	    !r->frame_missing[KVMUF_FRAME_2M] || !r->frame_missing[KVMUF_FRAME_1G]) {
 		kvmuf_krange_free(r);
@@ -415,7 +418,7 @@ int kvmuf_vm_add_range(struct kvmuf_vm *vm, const struct kvmuf_range *ar)
 		ret = pos;
 		goto out;
 	}
-	new = kmalloc(sizeof(*new), GFP_KERNEL_ACCOUNT);
+	new = kmalloc(sizeof(*new), KVMUF_GFP_USER);
 	r = new ? kvmuf_krange_alloc(ar->gfn, ar->npages, ar->flags & KVMUF_RANGE_MISSING) : NULL;
 	if (!r) {
 		kfree(new);
@@ -460,7 +463,7 @@ bool kvmuf_vm_gfn_missing(struct kvmuf_vm *vm, u64 gfn)
 
 struct kvmuf_ring_header *kvmuf_vm_ring_header(struct kvmuf_vm *vm, u32 ring)
 {
-	return vm->ring_mem + ring * vm->ring_stride;
+	return vm->rings.addr + ring * vm->ring_stride;
 }
 
 /* A fault-path counter, summed over the vCPU slots and the VM's shared atomics. */

@@ -57,6 +57,8 @@
 #define KVMUF_MIN_RING_ENTRIES	16
 #define KVMUF_MAX_RING_ENTRIES	65536
 #define KVMUF_MAX_VCPU_RINGS	4096
+/* Ring memory per attach, all rings: KVMUF_RING_STRIDE(entries) * (nr_vcpu_rings + 1). */
+#define KVMUF_MAX_RING_BYTES	(256ULL << 20)
 
 /* ---- ioctls ------------------------------------------------------------------- */
 
@@ -99,6 +101,9 @@
  * a fault. Once the frame is complete, new faults may map it huge again.
  * vCPU i (KVM's vcpu_idx, i.e. creation order) uses ring i + 1 if i < nr_vcpu_rings,
  * else the shared VM ring 0.
+ *
+ * The ring memory (at most KVMUF_MAX_RING_BYTES, else -EINVAL) is charged to the memory
+ * cgroup of the attaching task: an attach it cannot afford fails with -ENOMEM.
  */
 #define KVMUF_ATTACH_EXIT	(1U << 0)
 

@@ -97,5 +97,6 @@ int ft_case_memslot(int argc, char **argv);
 int ft_case_prefault(int argc, char **argv);
 int ft_case_access(int argc, char **argv);
 int ft_case_teardown(int argc, char **argv);
+int ft_case_ringmem(int argc, char **argv);
 
 #endif /* KVMUF_FAULTTEST_ENV_H */

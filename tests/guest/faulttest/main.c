@@ -8,6 +8,7 @@
  *   access     with the userfaultfd backstop, KVM's and the VMM's own accesses to
  *              missing pages see their data
  *   teardown   the final close and the reaper never both free a VM state
+ *   ringmem    ring memory is charged to the caller's memory cgroup, cleanly refused
  * Exit status: 0 pass, 1 fail, 2 usage, 77 skip.
  */
 #include <stdio.h>
@@ -25,6 +26,7 @@ static const struct {
 	{ "prefault", ft_case_prefault },
 	{ "access", ft_case_access },
 	{ "teardown", ft_case_teardown },
+	{ "ringmem", ft_case_ringmem },
 };
 
 int main(int argc, char **argv)
@@ -35,6 +37,6 @@ int main(int argc, char **argv)
 			if (!strcmp(argv[1], ft_cases[i].name))
 				return ft_cases[i].run(argc - 1, argv + 1);
 	}
-	fprintf(stderr, "usage: kvmuf-faulttest thp|memslot|prefault|access|teardown\n");
+	fprintf(stderr, "usage: kvmuf-faulttest thp|memslot|prefault|access|teardown|ringmem\n");
 	return 2;
 }
