@@ -89,17 +89,19 @@ static u64 kvmuf_set_missing_run(struct kvmuf_krange *r, u64 bit, u64 n)
 
 /*
  * Resolve the GFNs [bit, bit + n) of r, which lie in one 2 MiB frame: how many were
- * missing. A GFN that a RESOLVE_COPY holds is left to it (counted unchanged): the two
+ * missing. A GFN that a RESOLVE_COPY holds is left to it (counted in *busy): the two
  * must not both decide that they made it present. The full barrier of the
  * test_and_clear orders the caller's install before the clear bit.
  */
-static u64 kvmuf_resolve_run(struct kvmuf_krange *r, u64 bit, u64 n)
+static u64 kvmuf_resolve_run(struct kvmuf_krange *r, u64 bit, u64 n, u64 *busy)
 {
 	u64 i, done = 0;
 
 	for (i = bit; i < bit + n; i++) {
-		if (test_and_set_bit_lock(i, r->installing))
+		if (test_and_set_bit_lock(i, r->installing)) {
+			(*busy)++;
 			continue;
+		}
 		if (test_and_clear_bit(i, r->missing)) {
 			clear_bit(i, r->notified);
 			done++;
@@ -116,14 +118,14 @@ static u64 kvmuf_resolve_run(struct kvmuf_krange *r, u64 bit, u64 n)
  * on a signal (-EINTR, with what was done counted): an element may span 2^28 GFNs.
  */
 static int kvmuf_apply_range(struct kvmuf_vm *vm, const struct kvmuf_gfn_range *g,
-			     enum kvmuf_batch_op op, u64 *changed, u64 *unchanged)
+			     enum kvmuf_batch_op op, u64 *changed, u64 *unchanged, u64 *busy)
 {
 	struct kvmuf_krange *r = kvmuf_vm_range(vm, g->gfn);
 	u64 gfn = g->gfn, end = g->gfn + g->npages;
 
 	while (gfn < end) {
 		u64 n = min(end - gfn, KVMUF_FRAME_GFNS - (gfn & (KVMUF_FRAME_GFNS - 1)));
-		u64 done;
+		u64 done, held = 0;
 
 		if (op == KVMUF_OP_SET_MISSING) {
 			kvmuf_frames_add(r, gfn, n, 1);
@@ -132,12 +134,13 @@ static int kvmuf_apply_range(struct kvmuf_vm *vm, const struct kvmuf_gfn_range *
 			kvmuf_frames_add(r, gfn, n - done, -1);
 			atomic64_sub(n - done, &vm->nr_missing);
 		} else {
-			done = kvmuf_resolve_run(r, gfn - r->gfn, n);
+			done = kvmuf_resolve_run(r, gfn - r->gfn, n, &held);
 			kvmuf_frames_add(r, gfn, done, -1);
 			atomic64_sub(done, &vm->nr_missing);
 		}
 		*changed += done;
-		*unchanged += n - done;
+		*unchanged += n - done - held;
+		*busy += held;
 		gfn += n;
 		if (gfn < end) {
 			if (op == KVMUF_OP_RESOLVE && done)
@@ -155,7 +158,7 @@ static long kvmuf_ioctl_batch(struct kvmuf_vm *vm, struct kvmuf_batch __user *ub
 {
 	struct kvmuf_gfn_range *g;
 	struct kvmuf_batch b;
-	u64 changed = 0, unchanged = 0;
+	u64 changed = 0, unchanged = 0, busy = 0;
 	long ret;
 	u32 i;
 
@@ -178,7 +181,7 @@ static long kvmuf_ioctl_batch(struct kvmuf_vm *vm, struct kvmuf_batch __user *ub
 	if (b.flags & KVMUF_RESOLVE_POPULATE)
 		kvmuf_populate(vm, g, b.nr);
 	for (i = 0; i < b.nr && !ret; i++)
-		ret = kvmuf_apply_range(vm, &g[i], op, &changed, &unchanged);
+		ret = kvmuf_apply_range(vm, &g[i], op, &changed, &unchanged, &busy);
 	if (op == KVMUF_OP_SET_MISSING) {
 		/* Parked vCPUs whose notification was re-armed re-fault and notify. */
 		kvmuf_wake_parked(vm);
@@ -186,7 +189,8 @@ static long kvmuf_ioctl_batch(struct kvmuf_vm *vm, struct kvmuf_batch __user *ub
 		atomic64_add(changed, &vm->resolved);
 		kvmuf_wake_resolved(vm);
 	}
-	if (put_user(changed, &ubatch->changed) || put_user(unchanged, &ubatch->unchanged))
+	if (put_user(changed, &ubatch->changed) || put_user(unchanged, &ubatch->unchanged) ||
+	    put_user(busy, &ubatch->busy))
 		ret = ret ? ret : -EFAULT;
 out:
 	kvfree(g);
@@ -359,7 +363,7 @@ static int kvmuf_install(struct kvmuf_vm *vm, struct mm_struct *mm, struct kvmuf
  * by the guest.
  */
 static int kvmuf_copy_element(struct kvmuf_vm *vm, struct mm_struct *mm,
-			      const struct kvmuf_copy *c, u64 *changed, u64 *unchanged)
+			      const struct kvmuf_copy *c, u64 *changed, u64 *unchanged, u64 *busy)
 {
 	struct kvmuf_krange *r = kvmuf_vm_range(vm, c->gfn);
 	const char __user *src = u64_to_user_ptr(c->src);
@@ -369,6 +373,7 @@ static int kvmuf_copy_element(struct kvmuf_vm *vm, struct mm_struct *mm,
 	while (i < c->npages) {
 		u64 gfn = c->gfn + i, bit = gfn - r->gfn, max;
 		unsigned long hva;
+		bool held = false;
 		u32 n = 0;
 
 		ret = kvmuf_gfn_to_hva(vm->kvm, gfn, &hva, &max);
@@ -376,8 +381,10 @@ static int kvmuf_copy_element(struct kvmuf_vm *vm, struct mm_struct *mm,
 			return ret;
 		max = min3(max, c->npages - i, (u64)KVMUF_COPY_CHUNK);
 		while (n < max) {
-			if (test_and_set_bit_lock(bit + n, r->installing))
+			if (test_and_set_bit_lock(bit + n, r->installing)) {
+				held = true;
 				break;
+			}
 			if (!test_bit(bit + n, r->missing)) {
 				clear_bit_unlock(bit + n, r->installing);
 				break;
@@ -385,7 +392,10 @@ static int kvmuf_copy_element(struct kvmuf_vm *vm, struct mm_struct *mm,
 			n++;
 		}
 		if (!n) {
-			(*unchanged)++;
+			if (held)
+				(*busy)++;
+			else
+				(*unchanged)++;
 			i++;
 			continue;
 		}
@@ -406,7 +416,7 @@ long kvmuf_ioctl_resolve_copy(struct kvmuf_vm *vm, struct kvmuf_copy_batch __use
 	struct kvmuf_copy_batch b;
 	struct kvmuf_copy *c;
 	struct mm_struct *mm = vm->kvm->mm;
-	u64 changed = 0, unchanged = 0;
+	u64 changed = 0, unchanged = 0, busy = 0;
 	long ret;
 	u32 i;
 
@@ -427,13 +437,14 @@ long kvmuf_ioctl_resolve_copy(struct kvmuf_vm *vm, struct kvmuf_copy_batch __use
 		goto out;
 	}
 	for (i = 0; i < b.nr && !ret; i++)
-		ret = kvmuf_copy_element(vm, mm, &c[i], &changed, &unchanged);
+		ret = kvmuf_copy_element(vm, mm, &c[i], &changed, &unchanged, &busy);
 	mmput(mm);
 
 	atomic64_add(changed, &vm->resolved);
 	/* Also when nothing changed: the consumer may have made room in a ring. */
 	kvmuf_wake_resolved(vm);
-	if (put_user(changed, &ubatch->changed) || put_user(unchanged, &ubatch->unchanged))
+	if (put_user(changed, &ubatch->changed) || put_user(unchanged, &ubatch->unchanged) ||
+	    put_user(busy, &ubatch->busy))
 		ret = ret ? ret : -EFAULT;
 out:
 	kvfree(c);

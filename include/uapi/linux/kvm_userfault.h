@@ -23,6 +23,31 @@
  * touches it, or discard its backing page afterwards (MADV_DONTNEED, hole punch) so KVM's
  * mapping is zapped.
  *
+ * Life of a GFN of a managed range (each step one atomic operation on the GFN's bits;
+ * the counts each ioctl returns say which step it took for how many GFNs):
+ *
+ *   present  --SET_MISSING, ADD_RANGE(MISSING)------------------------>  missing
+ *   missing  --first vCPU fault: one ring entry----------------------->  notified
+ *            (later faults on it, any vCPU: no entry, counted "deduped")
+ *   notified --the entry could not be pushed (signal in a full-ring
+ *              wait), or SET_MISSING again: parked vCPUs fault again-->  missing
+ *   missing, notified --RESOLVE_COPY claims it--------------------->  installing
+ *   installing --its copy done: data in, then the bit cleared--------->  present
+ *   installing --its copy failed (-EFAULT): parked vCPUs fault again-->  missing
+ *   missing, notified --RESOLVE (the caller put the data in place)--->  present
+ *
+ *   SET_MISSING on a missing GFN, RESOLVE(_COPY) on a present one: "unchanged".
+ *   RESOLVE(_COPY) on an installing GFN: "busy", left to the copy that holds it (its
+ *   data may be half copied; that copy ends it either way).
+ *   A vCPU on a missing or notified GFN parks (or exits) until it is present; making a
+ *   GFN present wakes exactly the vCPUs parked on it, with the data visible to them.
+ *   Who may move a GFN: ATTACH's caller and whoever holds the device fd (below).
+ *
+ * With the userfaultfd backstop (KVMUF_ADD_RANGE below) a page is installed with
+ * UFFDIO_COPY (which never overwrites a present page) before RESOLVE, so "present" here
+ * always means the page holds its data, and a page installed through userfaultfd first
+ * is resolved without a copy.
+ *
  * Versioning: KVMUF_GET_API_VERSION returns KVMUF_API_VERSION. A change that breaks the
  * layout of anything here bumps it. Additions use the reserved fields and flags, which
  * must be zero today (the module returns -EINVAL otherwise), so old binaries keep
@@ -223,7 +248,8 @@ struct kvmuf_batch {
 	__u32 flags;		/* RESOLVE: KVMUF_RESOLVE_*; SET_MISSING: zero */
 	__u64 changed;		/* out: GFNs whose state changed */
 	__u64 unchanged;	/* out: GFNs already in that state */
-	__u64 reserved[2];	/* must be zero */
+	__u64 busy;		/* out: RESOLVE: GFNs a RESOLVE_COPY holds (left to it) */
+	__u64 reserved[1];	/* must be zero */
 };
 
 /*
@@ -247,7 +273,8 @@ struct kvmuf_copy_batch {
 	__u32 flags;		/* must be zero */
 	__u64 changed;		/* out: GFNs copied and resolved */
 	__u64 unchanged;	/* out: GFNs that were not missing (nothing copied) */
-	__u64 reserved[2];	/* must be zero */
+	__u64 busy;		/* out: GFNs another RESOLVE_COPY holds (left to it) */
+	__u64 reserved[1];	/* must be zero */
 };
 
 /*

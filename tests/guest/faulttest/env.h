@@ -98,5 +98,7 @@ int ft_case_prefault(int argc, char **argv);
 int ft_case_access(int argc, char **argv);
 int ft_case_teardown(int argc, char **argv);
 int ft_case_ringmem(int argc, char **argv);
+int ft_case_fuzz(int argc, char **argv);
+int ft_case_bigbatch(int argc, char **argv);
 
 #endif /* KVMUF_FAULTTEST_ENV_H */

@@ -9,6 +9,8 @@
  *              missing pages see their data
  *   teardown   the final close and the reaper never both free a VM state
  *   ringmem    ring memory is charged to the caller's memory cgroup, cleanly refused
+ *   fuzz       random ioctls and mmaps while a vCPU faults; the VM completes afterwards
+ *   bigbatch   the largest batch stops at a signal
  * Exit status: 0 pass, 1 fail, 2 usage, 77 skip.
  */
 #include <stdio.h>
@@ -27,6 +29,8 @@ static const struct {
 	{ "access", ft_case_access },
 	{ "teardown", ft_case_teardown },
 	{ "ringmem", ft_case_ringmem },
+	{ "fuzz", ft_case_fuzz },
+	{ "bigbatch", ft_case_bigbatch },
 };
 
 int main(int argc, char **argv)
@@ -37,6 +41,6 @@ int main(int argc, char **argv)
 			if (!strcmp(argv[1], ft_cases[i].name))
 				return ft_cases[i].run(argc - 1, argv + 1);
 	}
-	fprintf(stderr, "usage: kvmuf-faulttest thp|memslot|prefault|access|teardown|ringmem\n");
+	fprintf(stderr, "usage: kvmuf-faulttest thp|memslot|prefault|access|teardown|ringmem|fuzz|bigbatch\n");
 	return 2;
 }
