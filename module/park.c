@@ -69,8 +69,15 @@ static bool kvmuf_push_once(struct kvmuf_vm *vm, struct kvmuf_kring *ring,
  * poll) when we may sleep, never drop the entry: -EINTR on a signal, -ENODEV on detach;
  * -EAGAIN when full and we may not sleep.
  */
+/*
+ * Push f, waiting for room if we may sleep. 0 pushed; 1 nothing to push any more: the
+ * GFN (bit of r) was resolved while we waited for room (its page came another way,
+ * e.g. through the userfaultfd backstop, or a daemon installing ahead); -EAGAIN, -ENODEV
+ * or a signal's error otherwise.
+ */
 static int kvmuf_push(struct kvmuf_vm *vm, struct kvmuf_vcpu_slot *s,
-		      const struct kvmuf_fault *f, bool may_sleep)
+		      const struct kvmuf_fault *f, bool may_sleep, struct kvmuf_krange *r,
+		      u64 bit)
 {
 	struct kvmuf_kring *ring = s ? &s->ring : &vm->vm_ring;
 	int ret;
@@ -80,11 +87,14 @@ static int kvmuf_push(struct kvmuf_vm *vm, struct kvmuf_vcpu_slot *s,
 			return -EAGAIN;
 		kvmuf_count(vm, s, KVMUF_STAT_RING_WAITS, 1);
 		ret = wait_event_interruptible(vm->space_wq, !kvmuf_kring_full(ring) ||
-					       READ_ONCE(vm->detached));
+					       READ_ONCE(vm->detached) ||
+					       !test_bit(bit, r->missing));
 		if (ret)
 			return ret;
 		if (READ_ONCE(vm->detached))
 			return -ENODEV;
+		if (!test_bit(bit, r->missing))
+			return 1;
 	}
 	kvmuf_notify_consumers(vm);
 	return 0;
@@ -111,7 +121,9 @@ static int kvmuf_notify(struct kvmuf_vm *vm, struct kvm_vcpu *vcpu, struct kvmuf
 		kvmuf_count(vm, s, KVMUF_STAT_DEDUPED, 1);
 		return 0;
 	}
-	ret = kvmuf_push(vm, s, &f, may_sleep);
+	ret = kvmuf_push(vm, s, &f, may_sleep, r, bit);
+	if (ret > 0)
+		return 0;	/* resolved meanwhile: the RESOLVE cleared notified */
 	if (ret) {
 		clear_bit(bit, r->notified);
 		kvmuf_wake_parked(vm);

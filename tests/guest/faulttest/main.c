@@ -11,6 +11,7 @@
  *   ringmem    ring memory is charged to the caller's memory cgroup, cleanly refused
  *   fuzz       random ioctls and mmaps while a vCPU faults; the VM completes afterwards
  *   bigbatch   the largest batch stops at a signal
+ *   races      RESOLVE, RESOLVE_COPY and SET_MISSING racing keep the counts exact
  * Exit status: 0 pass, 1 fail, 2 usage, 77 skip.
  */
 #include <stdio.h>
@@ -31,6 +32,7 @@ static const struct {
 	{ "ringmem", ft_case_ringmem },
 	{ "fuzz", ft_case_fuzz },
 	{ "bigbatch", ft_case_bigbatch },
+	{ "races", ft_case_races },
 };
 
 int main(int argc, char **argv)
@@ -41,6 +43,6 @@ int main(int argc, char **argv)
 			if (!strcmp(argv[1], ft_cases[i].name))
 				return ft_cases[i].run(argc - 1, argv + 1);
 	}
-	fprintf(stderr, "usage: kvmuf-faulttest thp|memslot|prefault|access|teardown|ringmem|fuzz|bigbatch\n");
+	fprintf(stderr, "usage: kvmuf-faulttest thp|memslot|prefault|access|teardown|ringmem|fuzz|bigbatch|races\n");
 	return 2;
 }
