@@ -17,10 +17,13 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <signal.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -155,6 +158,7 @@ struct kvmuf_vcpu {
 	struct kvm_run *run;
 	struct kvmuf_vcpu_result *res;	/* valid during kvmuf_vm_run() */
 	pthread_t thread;
+	_Atomic int tid;		/* while in KVM_RUN loops: the thread's TID (kicks) */
 };
 
 /* Holds created vCPU threads until the main thread releases them all. */
@@ -1040,9 +1044,37 @@ static void *vcpu_thread(void *arg)
 	if (!gate_wait(&vcpu->vm->gate) || !pinned)
 		return NULL;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
+	atomic_store(&vcpu->tid, (int)syscall(SYS_gettid));
 	vcpu->res->ok = vcpu_loop(vcpu) == 0;
+	atomic_store(&vcpu->tid, 0);
 	vcpu->res->seconds = seconds_since(&t0);
 	return NULL;
+}
+
+static void kick_handler(int sig)
+{
+	(void)sig;	/* only to interrupt KVM_RUN: it returns EINTR and is re-entered */
+}
+
+int kvmuf_vm_kick(struct kvmuf_vm *vm)
+{
+	static atomic_int installed;
+	int kicked = 0;
+
+	if (!atomic_exchange(&installed, 1)) {
+		struct sigaction sa = { .sa_handler = kick_handler };	/* no SA_RESTART */
+
+		sigemptyset(&sa.sa_mask);
+		sigaction(KVMUF_VM_KICK_SIGNAL, &sa, NULL);
+	}
+	for (unsigned int i = 0; i < vm->nr_vcpus; i++) {
+		int tid = atomic_load(&vm->vcpus[i].tid);
+
+		/* A thread that has just left: ESRCH at worst (TIDs are not reused so fast). */
+		if (tid && syscall(SYS_tgkill, getpid(), tid, KVMUF_VM_KICK_SIGNAL) == 0)
+			kicked++;
+	}
+	return kicked;
 }
 
 /* Point the vCPU at the mode's code with @npages test pages from page @first. */

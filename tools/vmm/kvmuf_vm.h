@@ -23,6 +23,7 @@
 #ifndef KVMUF_VM_H
 #define KVMUF_VM_H
 
+#include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <linux/kvm.h>
@@ -184,6 +185,14 @@ int kvmuf_vm_run(struct kvmuf_vm *vm, enum kvmuf_mode mode, uint64_t seed,
  */
 int kvmuf_vm_run_pages(struct kvmuf_vm *vm, unsigned int vcpu, enum kvmuf_mode mode,
 		       uint64_t seed, uint64_t first, uint64_t npages, uint64_t *result);
+
+/*
+ * Kick every vCPU thread of a running kvmuf_vm_run(): a KVMUF_VM_KICK_SIGNAL (a no-op
+ * handler is installed, without SA_RESTART) makes its KVM_RUN return EINTR, and the run
+ * loop re-enters it, as a VMM's vCPU kick does. Returns how many threads were signalled.
+ */
+#define KVMUF_VM_KICK_SIGNAL	SIGUSR1
+int kvmuf_vm_kick(struct kvmuf_vm *vm);
 
 /*
  * Run @len bytes of 64-bit guest code on vCPU @vcpu, on the calling thread, with the

@@ -101,5 +101,6 @@ int ft_case_ringmem(int argc, char **argv);
 int ft_case_fuzz(int argc, char **argv);
 int ft_case_bigbatch(int argc, char **argv);
 int ft_case_races(int argc, char **argv);
+int ft_case_ringsig(int argc, char **argv);
 
 #endif /* KVMUF_FAULTTEST_ENV_H */

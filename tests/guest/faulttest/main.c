@@ -12,6 +12,7 @@
  *   fuzz       random ioctls and mmaps while a vCPU faults; the VM completes afterwards
  *   bigbatch   the largest batch stops at a signal
  *   races      RESOLVE, RESOLVE_COPY and SET_MISSING racing keep the counts exact
+ *   ringsig    signals during parks and full-ring waits never strand a vCPU
  * Exit status: 0 pass, 1 fail, 2 usage, 77 skip.
  */
 #include <stdio.h>
@@ -33,6 +34,7 @@ static const struct {
 	{ "fuzz", ft_case_fuzz },
 	{ "bigbatch", ft_case_bigbatch },
 	{ "races", ft_case_races },
+	{ "ringsig", ft_case_ringsig },
 };
 
 int main(int argc, char **argv)
@@ -43,6 +45,6 @@ int main(int argc, char **argv)
 			if (!strcmp(argv[1], ft_cases[i].name))
 				return ft_cases[i].run(argc - 1, argv + 1);
 	}
-	fprintf(stderr, "usage: kvmuf-faulttest thp|memslot|prefault|access|teardown|ringmem|fuzz|bigbatch|races\n");
+	fprintf(stderr, "usage: kvmuf-faulttest thp|memslot|prefault|access|teardown|ringmem|fuzz|bigbatch|races|ringsig\n");
 	return 2;
 }
