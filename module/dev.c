@@ -2,7 +2,8 @@
 /*
  * /dev/kvm-userfault: one VM per open file. The file may be passed to another process
  * (SCM_RIGHTS); whoever holds it can consume the rings and resolve. Detach happens when
- * its last reference goes (close and munmap in every process).
+ * its last reference goes (close and munmap in every process). A VMM that hands the file
+ * over keeps a waiter fd (KVMUF_WAITER, waiter.c), which does not keep it attached.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
@@ -74,6 +75,7 @@ static long kvmuf_dev_ioctl(struct file *file, unsigned int cmd, unsigned long a
 	case KVMUF_RESOLVE:
 	case KVMUF_RESOLVE_COPY:
 	case KVMUF_WAIT:
+	case KVMUF_WAITER:
 		break;
 	default:
 		return -ENOTTY;
@@ -95,6 +97,8 @@ static long kvmuf_dev_ioctl(struct file *file, unsigned int cmd, unsigned long a
 		return kvmuf_ioctl_resolve(vm, argp);
 	case KVMUF_RESOLVE_COPY:
 		return kvmuf_ioctl_resolve_copy(vm, argp);
+	case KVMUF_WAITER:
+		return arg ? -EINVAL : kvmuf_vm_waiter_fd(vm);
 	default:
 		return kvmuf_ioctl_wait(vm, argp);
 	}

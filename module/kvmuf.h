@@ -7,6 +7,7 @@
 #include <linux/hashtable.h>
 #include <linux/jump_label.h>
 #include <linux/kvm_host.h>
+#include <linux/kref.h>
 #include <linux/mutex.h>
 #include <linux/nospec.h>
 #include <linux/rcuwait.h>
@@ -95,6 +96,8 @@ struct kvmuf_vm {
 					 * (under kvmuf_vms_lock) */
 	struct list_head reap_node;	/* on the reaper's private list while freed */
 	refcount_t refs;		/* 1 for the table, +1 per vCPU in the missing path */
+	struct kref mem;		/* the memory: 1 for the table (dropped once vm is
+					 * unhashed and drained), +1 per waiter fd */
 	u32 flags;			/* KVMUF_ATTACH_* */
 	bool detached;			/* the device closed: nobody resolves any more */
 	bool hup_sent;
@@ -144,6 +147,10 @@ static inline void kvmuf_count(struct kvmuf_vm *vm, struct kvmuf_vcpu_slot *s,
 
 /* vm.c */
 int kvmuf_vm_attach(struct file *file, const struct kvmuf_attach *a);
+void kvmuf_vm_unref(struct kvmuf_vm *vm);
+
+/* waiter.c: a KVMUF_WAITER fd on vm, or -errno. */
+int kvmuf_vm_waiter_fd(struct kvmuf_vm *vm);
 void kvmuf_vm_release(struct kvmuf_vm *vm);
 struct kvmuf_vm *kvmuf_vm_find_rcu(const struct kvm *kvm);
 struct kvmuf_vm *kvmuf_vm_get(const struct kvm *kvm);

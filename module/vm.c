@@ -11,7 +11,9 @@
  *
  * Ownership. The final close (kvmuf_vm_release) and the reaper may both decide to free
  * the same state (a dead VM with nothing missing). Exactly one of them takes it out of
- * the table, under kvmuf_vms_lock (vm->unhashed); that one alone drains and frees it.
+ * the table, under kvmuf_vms_lock (vm->unhashed); that one alone drains it and drops the
+ * table's reference to its memory (vm->mem). Waiter fds (KVMUF_WAITER) hold references
+ * of their own: the memory, the VM reference and the module reference go with the last.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
@@ -94,8 +96,10 @@ static void kvmuf_krange_free(struct kvmuf_krange *r)
 	kfree(r);
 }
 
-static void kvmuf_vm_free(struct kvmuf_vm *vm)
+/* The last reference to vm's memory went: the table's, and every waiter fd's. */
+static void kvmuf_vm_free(struct kref *mem)
 {
+	struct kvmuf_vm *vm = container_of(mem, struct kvmuf_vm, mem);
 	struct kvmuf_range_table *t = rcu_dereference_protected(vm->ranges, true);
 	u32 i;
 
@@ -133,7 +137,13 @@ static void kvmuf_vm_drain_free(struct kvmuf_vm *vm)
 	synchronize_rcu();
 	wait_event(vm->drain_wq, refcount_read(&vm->refs) == 1);
 	synchronize_rcu();	/* the last kvmuf_vm_put() has finished its wake-up */
-	kvmuf_vm_free(vm);
+	kvmuf_vm_unref(vm);
+}
+
+/* Drop a reference to vm's memory (a waiter fd's, or the table's once drained). */
+void kvmuf_vm_unref(struct kvmuf_vm *vm)
+{
+	kref_put(&vm->mem, kvmuf_vm_free);
 }
 
 static int kvmuf_vm_alloc_rings(struct kvmuf_vm *vm, const struct kvmuf_attach *a)
@@ -187,6 +197,7 @@ static struct kvmuf_vm *kvmuf_vm_create(struct kvm *kvm, const struct kvmuf_atta
 	vm->kvm = kvm;
 	vm->flags = a->flags;
 	refcount_set(&vm->refs, 1);
+	kref_init(&vm->mem);
 	mutex_init(&vm->lock);
 	spin_lock_init(&vm->vm_ring_lock);
 	init_waitqueue_head(&vm->poll_wq);

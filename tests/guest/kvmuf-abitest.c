@@ -297,6 +297,48 @@ static void test_mmap(int dev)
 	munmap(m, info.mmap_size);
 }
 
+/*
+ * A waiter fd: WAIT, INFO and STATS only; it does not keep the VM attached, so once the
+ * device fd's last reference goes its WAIT on a missing GFN says -ENODEV at once.
+ */
+static void test_waiter(const struct kvmuf_vm_config *cfg)
+{
+	struct kvmuf_range r = { .npages = 8,
+				 .flags = KVMUF_RANGE_MISSING | KVMUF_RANGE_MODULE_ONLY };
+	struct kvmuf_wait w = { .timeout_ms = 20 };
+	struct kvmuf_attach a;
+	struct kvmuf_info info;
+	struct kvmuf_vm *vm;
+	int dev = open_dev(), waiter;
+
+	CHECK(xioctl(dev, KVMUF_WAITER, NULL) == -ENODEV, "waiter of an unattached fd");
+	if (kvmuf_vm_create(cfg, &vm)) {
+		CHECK(0, "waiter: VM");
+		return;
+	}
+	a = attach_args(kvmuf_vm_fd(vm));
+	r.gfn = w.gfn = kvmuf_vm_test_mem(vm)->gpa >> 12;
+	CHECK(xioctl(dev, KVMUF_ATTACH, &a) == 0 && xioctl(dev, KVMUF_ADD_RANGE, &r) == 0,
+	      "waiter: attach");
+	CHECK(xioctl(dev, KVMUF_WAITER, (void *)1) == -EINVAL, "waiter with an argument");
+	waiter = ioctl(dev, KVMUF_WAITER, 0);
+	CHECK(waiter >= 0 && (fcntl(waiter, F_GETFD) & FD_CLOEXEC), "waiter fd, close-on-exec");
+	CHECK(xioctl(waiter, KVMUF_GET_INFO, &info) == 0 && info.nr_missing == 8, "waiter: info");
+	CHECK(xioctl(waiter, KVMUF_WAIT, &w) == -ETIMEDOUT, "waiter: WAIT times out");
+	CHECK(xioctl(waiter, KVMUF_RESOLVE, &(struct kvmuf_batch){ 0 }) == -ENOTTY &&
+	      xioctl(waiter, KVMUF_ATTACH, &a) == -ENOTTY &&
+	      mmap(NULL, 4096, PROT_READ, MAP_SHARED, waiter, 0) == MAP_FAILED,
+	      "waiter: nothing but WAIT, INFO and STATS");
+	close(dev);		/* the last reference of the device file: detach */
+	w.timeout_ms = 0;	/* no timeout: only the detach can end it */
+	CHECK(xioctl(waiter, KVMUF_WAIT, &w) == -ENODEV,
+	      "waiter: WAIT on a missing GFN after the detach says ENODEV");
+	CHECK(xioctl(waiter, KVMUF_GET_STATS, &(struct kvmuf_stats){ 0 }) == 0,
+	      "waiter: stats after the detach");
+	close(waiter);
+	kvmuf_vm_destroy(vm);
+}
+
 int main(void)
 {
 	struct kvmuf_vm_config cfg = { .nr_vcpus = 1, .bytes_per_vcpu = 64 * 4096,
@@ -311,6 +353,7 @@ int main(void)
 		return 1;
 	}
 	test_attach_errors(kvmuf_vm_fd(vm));
+	test_waiter(&cfg);
 
 	dev = open_dev();
 	a = attach_args(kvmuf_vm_fd(vm));

@@ -334,6 +334,26 @@ KVMUF_PUBLIC int kvmuf_resolve_copy(struct kvmuf *k, const struct kvmuf_copy *c,
 	return ret;
 }
 
+KVMUF_PUBLIC int kvmuf_open_waiter(struct kvmuf *k, struct kvmuf **out)
+{
+	struct kvmuf *w;
+	int fd;
+
+	if (!out)
+		return -EINVAL;
+	*out = NULL;
+	fd = kvmuf_ioctl(k, KVMUF_WAITER, NULL);
+	if (fd < 0)
+		return fd;
+	w = kvmuf_alloc(fd);
+	if (!w) {
+		close(fd);
+		return -ENOMEM;
+	}
+	*out = w;
+	return 0;
+}
+
 KVMUF_PUBLIC int kvmuf_wait(struct kvmuf *k, uint64_t gfn, uint32_t timeout_ms)
 {
 	struct kvmuf_wait w;

@@ -130,6 +130,14 @@ KVMUF_PUBLIC int kvmuf_resolve_flags(struct kvmuf *k, const struct kvmuf_gfn_ran
 KVMUF_PUBLIC int kvmuf_wait(struct kvmuf *k, uint64_t gfn, uint32_t timeout_ms);
 
 /*
+ * A waiter handle on k's VM (KVMUF_WAITER): kvmuf_wait(), kvmuf_info() and kvmuf_stats()
+ * work on it, it has no rings, and it does not keep the VM attached. For a VMM that
+ * hands k's fd to a daemon and closes its own: once the daemon's last reference goes,
+ * kvmuf_wait() on the waiter returns -ENODEV. Close it with kvmuf_close().
+ */
+KVMUF_PUBLIC int kvmuf_open_waiter(struct kvmuf *k, struct kvmuf **out);
+
+/*
  * poll() on the fd. 1: entries may be ready (EPOLLIN); 0: timeout; -ENODEV: EPOLLHUP or
  * EPOLLERR (the VM is gone or the fd detached; reported even if entries remain);
  * -EINTR, -errno. timeout_ms < 0 waits forever.

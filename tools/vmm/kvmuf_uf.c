@@ -181,11 +181,22 @@ static int hand_over(struct kvmuf_uf *uf)
 			(unsigned long long)ack.snap_npages);
 
 	/*
-	 * Park mode: give up our reference, so the daemon's is the last one.
-	 * If the daemon dies, the module detaches and releases parked vCPUs
-	 * (they get an error exit) instead of leaving them asleep forever.
+	 * Give up our reference, so the daemon's is the last one: if the daemon dies, the
+	 * module detaches and releases parked vCPUs (they get an error exit) instead of
+	 * leaving them asleep forever. Exit mode keeps a waiter for KVMUF_WAIT, which does
+	 * not keep the VM attached: its WAIT then says -ENODEV.
 	 */
-	if (uf->cfg.mode == KVMUF_UF_PARK) {
+	if (uf->cfg.mode == KVMUF_UF_EXIT) {
+		struct kvmuf *waiter;
+
+		ret = kvmuf_open_waiter(uf->k, &waiter);
+		if (ret < 0) {
+			uf_err("KVMUF_WAITER: %s", kvmuf_strerror(ret));
+			return -1;
+		}
+		kvmuf_close(uf->k);
+		uf->k = waiter;
+	} else {
 		kvmuf_close(uf->k);
 		uf->k = NULL;
 	}

@@ -7,10 +7,11 @@
  * served; module_only turns it off), registers the whole test memslot as one range
  * with every GFN missing, and arranges for the missing pages to be served, either
  *   - by a kvmuf-daemon process: the attached device fd, the guest memfd and the
- *     userfaultfd are handed over a unix socket (kvmuf_handoff.h). In park mode the
- *     VMM then closes its own device fd, so that if the daemon dies the module sees the
- *     last reference go, detaches and releases the parked vCPUs; in exit mode it keeps
- *     the fd for KVMUF_WAIT. It always keeps its userfaultfd: closing it would let
+ *     userfaultfd are handed over a unix socket (kvmuf_handoff.h). The VMM then closes
+ *     its own device fd, so that if the daemon dies the module sees the last reference
+ *     go, detaches and releases the parked vCPUs; in exit mode it keeps a waiter fd
+ *     (KVMUF_WAITER) for KVMUF_WAIT, which then returns -ENODEV. It always keeps its
+ *     userfaultfd: closing it would let
  *     accesses to missing pages see zeros. If the daemon dies, a thread of ours may
  *     wait in userfaultfd for a page nobody will serve: the VMM then exits (a VM whose
  *     memory source is gone cannot go on, and must not see zeros);

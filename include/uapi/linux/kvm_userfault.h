@@ -16,6 +16,12 @@
  *   ... ring entries and answers with KVMUF_RESOLVE / KVMUF_RESOLVE_COPY.
  *   close(fd)                                       detach (when the last reference goes)
  *
+ * A VMM that hands the device fd to a daemon and closes its own keeps, if it needs to
+ * wait for GFNs (exit mode), a waiter fd: waiter = ioctl(fd, KVMUF_WAITER, 0) returns a
+ * new fd (close-on-exec) on which KVMUF_WAIT, KVMUF_GET_INFO and KVMUF_GET_STATS work,
+ * and nothing else. It does not keep the VM attached: when the daemon's last reference
+ * goes (it exits or dies), the VM detaches and KVMUF_WAIT on the waiter returns -ENODEV.
+ *
  * Detach releases every parked vCPU. GFNs still missing then stay missing: a vCPU that
  * touches one gets an error exit naming the GFN (below), never a zero-filled page.
  *
@@ -103,6 +109,7 @@
 #define KVMUF_RESOLVE_COPY	_IOWR(KVMUF_IO, 0x06, struct kvmuf_copy_batch)
 #define KVMUF_WAIT		_IOW(KVMUF_IO, 0x07, struct kvmuf_wait)
 #define KVMUF_GET_STATS		_IOR(KVMUF_IO, 0x08, struct kvmuf_stats)
+#define KVMUF_WAITER		_IO(KVMUF_IO, 0x09)
 
 /*
  * KVMUF_ATTACH: attach the device fd to a KVM VM.
