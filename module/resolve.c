@@ -6,6 +6,7 @@
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
+#include <linux/bitmap.h>
 #include <linux/highmem.h>
 #include <linux/mm.h>
 #include <linux/sched/mm.h>
@@ -15,6 +16,7 @@
 
 #include "compat.h"
 #include "kvmuf.h"
+#include "gfnruns.h"
 
 /* Pages one get_user_pages_remote() call of RESOLVE_COPY brings in. */
 #define KVMUF_COPY_CHUNK	16
@@ -73,44 +75,6 @@ static void kvmuf_populate(struct kvmuf_vm *vm, const struct kvmuf_gfn_range *g,
 /* GFNs in a 2 MiB frame: the unit of the batch loops (one frame count per step). */
 #define KVMUF_FRAME_GFNS	BIT_ULL(9)
 
-/* Set missing the GFNs [bit, bit + n) of r, which lie in one 2 MiB frame: how many were not. */
-static u64 kvmuf_set_missing_run(struct kvmuf_krange *r, u64 bit, u64 n)
-{
-	u64 i, done = 0;
-
-	for (i = bit; i < bit + n; i++) {
-		/* A new notification is due for the new miss. */
-		clear_bit(i, r->notified);
-		if (!test_and_set_bit(i, r->missing))
-			done++;
-	}
-	return done;
-}
-
-/*
- * Resolve the GFNs [bit, bit + n) of r, which lie in one 2 MiB frame: how many were
- * missing. A GFN that a RESOLVE_COPY holds is left to it (counted in *busy): the two
- * must not both decide that they made it present. The full barrier of the
- * test_and_clear orders the caller's install before the clear bit.
- */
-static u64 kvmuf_resolve_run(struct kvmuf_krange *r, u64 bit, u64 n, u64 *busy)
-{
-	u64 i, done = 0;
-
-	for (i = bit; i < bit + n; i++) {
-		if (test_and_set_bit_lock(i, r->installing)) {
-			(*busy)++;
-			continue;
-		}
-		if (test_and_clear_bit(i, r->missing)) {
-			clear_bit(i, r->notified);
-			done++;
-		}
-		clear_bit_unlock(i, r->installing);
-	}
-	return done;
-}
-
 /*
  * Apply op to one checked element, a 2 MiB frame at a time. The counts (vm->nr_missing,
  * the frame counts) are raised before bits are set and lowered after they are cleared,
@@ -130,11 +94,11 @@ static int kvmuf_apply_range(struct kvmuf_vm *vm, const struct kvmuf_gfn_range *
 		if (op == KVMUF_OP_SET_MISSING) {
 			kvmuf_frames_add(r, gfn, n, 1);
 			atomic64_add(n, &vm->nr_missing);
-			done = kvmuf_set_missing_run(r, gfn - r->gfn, n);
+			done = kvmuf_run_set_missing(r, gfn - r->gfn, n);
 			kvmuf_frames_add(r, gfn, n - done, -1);
 			atomic64_sub(n - done, &vm->nr_missing);
 		} else {
-			done = kvmuf_resolve_run(r, gfn - r->gfn, n, &held);
+			done = kvmuf_run_resolve(r, gfn - r->gfn, n, &held);
 			kvmuf_frames_add(r, gfn, done, -1);
 			atomic64_sub(done, &vm->nr_missing);
 		}

@@ -9,6 +9,9 @@
  *   test_and_set_bit / test_and_clear_bit  sequentially consistent RMW (fully ordered)
  *   test_bit                               relaxed atomic load
  *   atomic_read / atomic_add               relaxed atomic load / RMW (as the kernel's)
+ *   atomic_long_{andnot,fetch_or,...}      RMW with the kernel's ordering: the plain and
+ *                                          fetch_ forms fully ordered (non-fetch andnot
+ *                                          relaxed), _acquire / _release as named
  */
 #ifndef KVMUF_KSHIM_H
 #define KVMUF_KSHIM_H
@@ -85,9 +88,43 @@ static inline void atomic_add(int i, atomic_t *v)
 	__atomic_fetch_add(&v->counter, i, __ATOMIC_RELAXED);
 }
 
+typedef struct {
+	long counter;
+} atomic_long_t;
+
+static inline void atomic_long_andnot(long i, atomic_long_t *v)
+{
+	__atomic_fetch_and(&v->counter, ~i, __ATOMIC_RELAXED);
+}
+
+static inline long atomic_long_fetch_or(long i, atomic_long_t *v)
+{
+	return __atomic_fetch_or(&v->counter, i, __ATOMIC_SEQ_CST);
+}
+
+static inline long atomic_long_fetch_or_acquire(long i, atomic_long_t *v)
+{
+	return __atomic_fetch_or(&v->counter, i, __ATOMIC_ACQUIRE);
+}
+
+static inline long atomic_long_fetch_andnot(long i, atomic_long_t *v)
+{
+	return __atomic_fetch_and(&v->counter, ~i, __ATOMIC_SEQ_CST);
+}
+
+static inline long atomic_long_fetch_andnot_release(long i, atomic_long_t *v)
+{
+	return __atomic_fetch_and(&v->counter, ~i, __ATOMIC_RELEASE);
+}
+
+#define hweight_long(w)			((unsigned int)__builtin_popcountl(w))
+#define BITMAP_FIRST_WORD_MASK(start)	(~0UL << ((start) & (BITS_PER_LONG - 1)))
+#define BITMAP_LAST_WORD_MASK(nbits)	(~0UL >> (-(nbits) & (BITS_PER_LONG - 1)))
+
 #include <linux/kvm_userfault.h>
 
 #include "ring.h"
 #include "ranges.h"
+#include "gfnruns.h"
 
 #endif /* KVMUF_KSHIM_H */
