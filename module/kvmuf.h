@@ -45,6 +45,7 @@ DECLARE_STATIC_KEY_FALSE(kvmuf_vms_present);
  *   missing[+notified] --RESOLVE_COPY claims it--> +installing --copy ok--> present
  *                                                              --copy failed--> as before
  *   missing[+notified] --RESOLVE (data put in place by the caller)--> present
+ *   missing+notified --detach, then ATTACH(ADOPT) (vm.c)--> missing  (next fault notifies)
  *
  * A vCPU on a missing GFN parks (park.c) until it is present, or the notification is
  * withdrawn, the memslots change, the device detaches or a signal comes.
@@ -92,14 +93,14 @@ struct kvmuf_vcpu_slot {
 struct kvmuf_vm {
 	struct kvm *kvm;		/* a reference is held for our whole life */
 	struct hlist_node hnode;	/* in kvmuf_vms, keyed by kvm */
-	bool unhashed;			/* out of kvmuf_vms: whoever did it frees vm
-					 * (under kvmuf_vms_lock) */
+	/* Out of kvmuf_vms: whoever did it frees vm (under kvmuf_vms_lock). */
+	bool unhashed;
 	struct list_head reap_node;	/* on the reaper's private list while freed */
 	refcount_t refs;		/* 1 for the table, +1 per vCPU in the missing path */
-	struct kref mem;		/* the memory: 1 for the table (dropped once vm is
-					 * unhashed and drained), +1 per waiter fd */
+	/* The memory: 1 for the table (dropped once vm is unhashed and drained), +1 per waiter. */
+	struct kref mem;
 	u32 flags;			/* KVMUF_ATTACH_* */
-	bool detached;			/* the device closed: nobody resolves any more */
+	bool detached;			/* the device closed, until an ATTACH(ADOPT) */
 	bool hup_sent;
 
 	struct mutex lock;		/* serialises ADD_RANGE */
@@ -133,6 +134,15 @@ static inline struct kvmuf_vcpu_slot *kvmuf_vcpu_slot(struct kvmuf_vm *vm,
 						      const struct kvm_vcpu *vcpu)
 {
 	return vcpu->vcpu_idx < vm->nr_vcpu_rings ? &vm->slots[vcpu->vcpu_idx] : NULL;
+}
+
+/*
+ * Nobody resolves vm's GFNs (its device file went). Acquire: a vCPU that reads false
+ * after an adoption (vm.c) sees the notifications that adoption withdrew.
+ */
+static inline bool kvmuf_vm_detached(struct kvmuf_vm *vm)
+{
+	return smp_load_acquire(&vm->detached);	/* pairs with kvmuf_vm_adopt() */
 }
 
 /* Count n events of a vCPU's fault path (s: its slot, or NULL). */

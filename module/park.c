@@ -260,11 +260,11 @@ int kvmuf_handle_missing(struct kvmuf_vm *vm, struct kvm_vcpu *vcpu, struct kvmu
 
 	if (prefetch) {
 		/* Nobody waits for a prefetch: the entry is only a hint, -EAGAIN the answer. */
-		if (!READ_ONCE(vm->detached))
+		if (!kvmuf_vm_detached(vm))
 			kvmuf_notify(vm, vcpu, s, r, gfn, flags, false);
 		return -EAGAIN;
 	}
-	if (READ_ONCE(vm->detached))
+	if (kvmuf_vm_detached(vm))
 		return kvmuf_exit_to_vmm(vm, vcpu, s, gfn, flags | KVMUF_EXIT_DETACHED);
 
 	/*

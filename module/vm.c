@@ -26,6 +26,7 @@
 
 #include "compat.h"
 #include "kvmuf.h"
+#include "gfnruns.h"
 
 static unsigned int reap_interval_ms = 1000;
 module_param(reap_interval_ms, uint, 0644);
@@ -213,7 +214,7 @@ static int kvmuf_check_attach(const struct kvmuf_attach *a)
 {
 	unsigned int i;
 
-	if (a->flags & ~KVMUF_ATTACH_EXIT)
+	if (a->flags & ~(KVMUF_ATTACH_EXIT | KVMUF_ATTACH_ADOPT))
 		return -EINVAL;
 	for (i = 0; i < ARRAY_SIZE(a->reserved); i++)
 		if (a->reserved[i])
@@ -256,6 +257,84 @@ static struct kvm *kvmuf_get_kvm_from_fd(int vm_fd)
 	return kvm;
 }
 
+/*
+ * Withdraw every notification of vm, a bitmap chunk at a time with a chance to
+ * reschedule: a range may have 2^28 GFNs. -EINTR on a fatal signal (the state then
+ * stays detached: a later adoption withdraws the rest).
+ */
+static int kvmuf_vm_withdraw_notified(struct kvmuf_vm *vm)
+{
+	struct kvmuf_range_table *t = rcu_dereference_protected(vm->ranges, true);
+	const u64 chunk = 1ULL << 18;	/* GFNs: 32 KiB of bitmap */
+	u32 i;
+
+	for (i = 0; i < t->nr; i++) {
+		struct kvmuf_krange *r = t->range[i];
+		u64 bit;
+
+		for (bit = 0; bit < r->npages; bit += chunk) {
+			kvmuf_run_withdraw(r, bit, min(chunk, r->npages - bit));
+			if (fatal_signal_pending(current))
+				return -EINTR;
+			cond_resched();
+		}
+	}
+	return 0;
+}
+
+/*
+ * The old consumer may have died leaving a head that claims more entries than a ring
+ * holds (a half-written store, a bug): restart such a ring empty, or its producers would
+ * wait for room for ever. Its entries are not lost: every notification is withdrawn.
+ */
+static void kvmuf_vm_check_heads(struct kvmuf_vm *vm)
+{
+	u32 i;
+
+	for (i = 0; i <= vm->nr_vcpu_rings; i++) {
+		struct kvmuf_kring *ring = i ? &vm->slots[i - 1].ring : &vm->vm_ring;
+
+		if (ring->tail - READ_ONCE(ring->hdr->head) > ring->mask + 1)
+			WRITE_ONCE(ring->hdr->head, ring->tail);
+	}
+}
+
+/*
+ * ATTACH(ADOPT): file takes over vm, a state whose device file went while GFNs were
+ * still missing. Under kvmuf_vms_lock, so neither the reaper nor another adoption runs
+ * meanwhile (the caller's VM reference keeps the VM alive anyway).
+ *
+ * The missing bits and the rings stay as they are: entries the old consumer never read
+ * are still there for the new one, from the ring heads it left. Those it read and never
+ * resolved are lost with it, so every notification is withdrawn: the next fault on
+ * each missing GFN pushes a new entry (a GFN may so be reported twice; resolving a
+ * present GFN changes nothing). The ranges cannot change meanwhile (ADD_RANGE needs an
+ * attached fd), and no vCPU notifies while the state is detached.
+ */
+static int kvmuf_vm_adopt(struct file *file, struct kvmuf_vm *vm, const struct kvmuf_attach *a)
+{
+	int ret;
+
+	lockdep_assert_held(&kvmuf_vms_lock);
+	if (!READ_ONCE(vm->detached))
+		return -EBUSY;
+	if ((a->flags & ~KVMUF_ATTACH_ADOPT) != vm->flags ||
+	    a->ring_entries != vm->ring_entries || a->nr_vcpu_rings != vm->nr_vcpu_rings)
+		return -EINVAL;
+	ret = kvmuf_vm_withdraw_notified(vm);
+	if (ret)
+		return ret;
+	kvmuf_vm_check_heads(vm);
+	vm->hup_sent = false;
+	/* Pairs with kvmuf_vm_detached(): a vCPU that sees it attached sees the bits. */
+	smp_store_release(&vm->detached, false);
+	/* Pairs with kvmuf_file_vm(), as in a plain attach. */
+	smp_store_release(&file->private_data, vm);
+	pr_info("VM adopted by a new attachment with %lld GFNs missing\n",
+		(long long)atomic64_read(&vm->nr_missing));
+	return 0;
+}
+
 int kvmuf_vm_attach(struct file *file, const struct kvmuf_attach *a)
 {
 	struct kvmuf_vm *vm;
@@ -271,7 +350,14 @@ int kvmuf_vm_attach(struct file *file, const struct kvmuf_attach *a)
 
 	mutex_lock(&kvmuf_vms_lock);
 	ret = -EBUSY;
-	if (file->private_data || kvmuf_vm_find_rcu(kvm))
+	if (file->private_data)
+		goto out_unlock;
+	vm = kvmuf_vm_find_rcu(kvm);
+	if (a->flags & KVMUF_ATTACH_ADOPT) {
+		ret = vm ? kvmuf_vm_adopt(file, vm, a) : -ENOENT;
+		goto out_unlock;	/* the state holds a VM reference of its own */
+	}
+	if (vm)
 		goto out_unlock;
 	vm = kvmuf_vm_create(kvm, a);
 	ret = PTR_ERR(vm);

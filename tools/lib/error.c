@@ -21,7 +21,7 @@ KVMUF_PUBLIC const char *kvmuf_strerror(int err)
 	case 0:
 		return "success";
 	case ENOENT:
-		return KVMUF_DEVICE_PATH " not found (is the kvm_userfault module loaded?)";
+		return KVMUF_DEVICE_PATH " not found (is the kvm_userfault module loaded?), or, for an adopting attach, no detached state to adopt";
 	case EACCES:
 		return "permission denied (" KVMUF_DEVICE_PATH " is mode 0600: run as root)";
 	case EPERM:
@@ -39,7 +39,7 @@ KVMUF_PUBLIC const char *kvmuf_strerror(int err)
 	case EEXIST:
 		return "range overlaps a managed range";
 	case EINVAL:
-		return "invalid argument (flags, sizes, ranges, or reserved fields not zero)";
+		return "invalid argument (flags, sizes, ranges, or reserved fields not zero; an adopting attach must repeat the mode and ring geometry)";
 	case EFAULT:
 		return "bad address (user pointer, or src of a copy)";
 	case ETIMEDOUT:

@@ -248,10 +248,18 @@ KVMUF_PUBLIC int kvmuf_add_range(struct kvmuf *k, uint64_t gfn, uint64_t npages,
 	return ret < 0 ? ret : 0;
 }
 
-static int kvmuf_batch_call(struct kvmuf *k, unsigned long req, const struct kvmuf_gfn_range *r,
-			    size_t nr, uint32_t flags, uint64_t *changed, uint64_t *unchanged)
+static void kvmuf_counts_add(struct kvmuf_counts *sum, uint64_t changed, uint64_t unchanged,
+			     uint64_t busy)
 {
-	uint64_t sum_changed = 0, sum_unchanged = 0;
+	sum->changed += changed;
+	sum->unchanged += unchanged;
+	sum->busy += busy;
+}
+
+static int kvmuf_batch_call(struct kvmuf *k, unsigned long req, const struct kvmuf_gfn_range *r,
+			    size_t nr, uint32_t flags, struct kvmuf_counts *out)
+{
+	struct kvmuf_counts sum = { 0 };
 	int ret = 0;
 
 	if (!k)
@@ -267,44 +275,69 @@ static int kvmuf_batch_call(struct kvmuf *k, unsigned long req, const struct kvm
 		b.nr = n;
 		b.flags = flags;
 		ret = kvmuf_ioctl(k, req, &b);
+		/* An interrupted batch reports what it did before the signal. */
+		if (ret >= 0 || ret == -EINTR)
+			kvmuf_counts_add(&sum, b.changed, b.unchanged, b.busy);
 		if (ret < 0)
 			break;
 		ret = 0;
-		sum_changed += b.changed;
-		sum_unchanged += b.unchanged;
 		r += n;
 		nr -= n;
 	}
+	if (out)
+		*out = sum;
+	return ret;
+}
+
+/* The old two-counter forms: GFNs reported busy are in neither count. */
+static int kvmuf_batch_call2(struct kvmuf *k, unsigned long req, const struct kvmuf_gfn_range *r,
+			     size_t nr, uint32_t flags, uint64_t *changed, uint64_t *unchanged)
+{
+	struct kvmuf_counts c;
+	int ret = kvmuf_batch_call(k, req, r, nr, flags, &c);
+
 	if (changed)
-		*changed = sum_changed;
+		*changed = c.changed;
 	if (unchanged)
-		*unchanged = sum_unchanged;
+		*unchanged = c.unchanged;
 	return ret;
 }
 
 KVMUF_PUBLIC int kvmuf_set_missing(struct kvmuf *k, const struct kvmuf_gfn_range *r, size_t nr,
 				   uint64_t *changed, uint64_t *unchanged)
 {
-	return kvmuf_batch_call(k, KVMUF_SET_MISSING, r, nr, 0, changed, unchanged);
+	return kvmuf_batch_call2(k, KVMUF_SET_MISSING, r, nr, 0, changed, unchanged);
 }
 
 KVMUF_PUBLIC int kvmuf_resolve(struct kvmuf *k, const struct kvmuf_gfn_range *r, size_t nr,
 			       uint64_t *changed, uint64_t *unchanged)
 {
-	return kvmuf_batch_call(k, KVMUF_RESOLVE, r, nr, 0, changed, unchanged);
+	return kvmuf_batch_call2(k, KVMUF_RESOLVE, r, nr, 0, changed, unchanged);
 }
 
 KVMUF_PUBLIC int kvmuf_resolve_flags(struct kvmuf *k, const struct kvmuf_gfn_range *r,
 				     size_t nr, uint32_t flags, uint64_t *changed,
 				     uint64_t *unchanged)
 {
-	return kvmuf_batch_call(k, KVMUF_RESOLVE, r, nr, flags, changed, unchanged);
+	return kvmuf_batch_call2(k, KVMUF_RESOLVE, r, nr, flags, changed, unchanged);
 }
 
-KVMUF_PUBLIC int kvmuf_resolve_copy(struct kvmuf *k, const struct kvmuf_copy *c, size_t nr,
-				    uint64_t *changed, uint64_t *unchanged)
+KVMUF_PUBLIC int kvmuf_set_missing_counted(struct kvmuf *k, const struct kvmuf_gfn_range *r,
+					   size_t nr, struct kvmuf_counts *out)
 {
-	uint64_t sum_changed = 0, sum_unchanged = 0;
+	return kvmuf_batch_call(k, KVMUF_SET_MISSING, r, nr, 0, out);
+}
+
+KVMUF_PUBLIC int kvmuf_resolve_counted(struct kvmuf *k, const struct kvmuf_gfn_range *r,
+				       size_t nr, uint32_t flags, struct kvmuf_counts *out)
+{
+	return kvmuf_batch_call(k, KVMUF_RESOLVE, r, nr, flags, out);
+}
+
+KVMUF_PUBLIC int kvmuf_resolve_copy_counted(struct kvmuf *k, const struct kvmuf_copy *c,
+					    size_t nr, struct kvmuf_counts *out)
+{
+	struct kvmuf_counts sum = { 0 };
 	int ret = 0;
 
 	if (!k)
@@ -319,18 +352,29 @@ KVMUF_PUBLIC int kvmuf_resolve_copy(struct kvmuf *k, const struct kvmuf_copy *c,
 		b.copies = (uintptr_t)c;
 		b.nr = n;
 		ret = kvmuf_ioctl(k, KVMUF_RESOLVE_COPY, &b);
+		if (ret >= 0 || ret == -EINTR)
+			kvmuf_counts_add(&sum, b.changed, b.unchanged, b.busy);
 		if (ret < 0)
 			break;
 		ret = 0;
-		sum_changed += b.changed;
-		sum_unchanged += b.unchanged;
 		c += n;
 		nr -= n;
 	}
+	if (out)
+		*out = sum;
+	return ret;
+}
+
+KVMUF_PUBLIC int kvmuf_resolve_copy(struct kvmuf *k, const struct kvmuf_copy *c, size_t nr,
+				    uint64_t *changed, uint64_t *unchanged)
+{
+	struct kvmuf_counts cnt;
+	int ret = kvmuf_resolve_copy_counted(k, c, nr, &cnt);
+
 	if (changed)
-		*changed = sum_changed;
+		*changed = cnt.changed;
 	if (unchanged)
-		*unchanged = sum_unchanged;
+		*unchanged = cnt.unchanged;
 	return ret;
 }
 

@@ -83,6 +83,8 @@ KVMUF_PUBLIC int kvmuf_api_version(struct kvmuf *k);
 
 /*
  * KVMUF_ATTACH (flags: KVMUF_ATTACH_*), then KVMUF_GET_INFO and mmap of all rings.
+ * With KVMUF_ATTACH_ADOPT, the VM's owner takes over the state a dead page server left
+ * (same mode and geometry as its attach; -ENOENT if there is none).
  * -EBUSY if this handle already has rings mapped. If the attach succeeded but the
  * mapping failed, the fd stays attached; kvmuf_map() retries the mapping.
  */
@@ -112,7 +114,10 @@ KVMUF_PUBLIC int kvmuf_add_range(struct kvmuf *k, uint64_t gfn, uint64_t npages,
  * Batched KVMUF_SET_MISSING / KVMUF_RESOLVE / KVMUF_RESOLVE_COPY. nr may be anything:
  * the array is sent in chunks of KVMUF_MAX_BATCH and the out counters of the chunks
  * are added up (nr == 0 is a no-op). changed / unchanged may be NULL. On an error the
- * counters hold what the chunks before the failing one did, and the error is returned.
+ * counters hold what the chunks before the failing one did (and, for -EINTR, what the
+ * interrupted one did), and the error is returned. GFNs the module reports busy (held
+ * by a RESOLVE_COPY in flight) are in neither count: the _counted forms below give all
+ * three.
  */
 KVMUF_PUBLIC int kvmuf_set_missing(struct kvmuf *k, const struct kvmuf_gfn_range *r, size_t nr,
 				   uint64_t *changed, uint64_t *unchanged);
@@ -120,6 +125,24 @@ KVMUF_PUBLIC int kvmuf_resolve(struct kvmuf *k, const struct kvmuf_gfn_range *r,
 			       uint64_t *changed, uint64_t *unchanged);
 KVMUF_PUBLIC int kvmuf_resolve_copy(struct kvmuf *k, const struct kvmuf_copy *c, size_t nr,
 				    uint64_t *changed, uint64_t *unchanged);
+
+/*
+ * What a batched call did to its GFNs (the uapi header's life of a GFN): each GFN is in
+ * exactly one count.
+ */
+struct kvmuf_counts {
+	uint64_t changed;	/* moved by this call */
+	uint64_t unchanged;	/* already as asked (missing for SET_MISSING, else present) */
+	uint64_t busy;		/* held by a RESOLVE_COPY in flight, left to it: RESOLVE only */
+};
+
+/* The batched calls with every count (out may be NULL); flags as kvmuf_resolve_flags(). */
+KVMUF_PUBLIC int kvmuf_set_missing_counted(struct kvmuf *k, const struct kvmuf_gfn_range *r,
+					   size_t nr, struct kvmuf_counts *out);
+KVMUF_PUBLIC int kvmuf_resolve_counted(struct kvmuf *k, const struct kvmuf_gfn_range *r,
+				       size_t nr, uint32_t flags, struct kvmuf_counts *out);
+KVMUF_PUBLIC int kvmuf_resolve_copy_counted(struct kvmuf *k, const struct kvmuf_copy *c,
+					    size_t nr, struct kvmuf_counts *out);
 
 /* KVMUF_RESOLVE with flags (KVMUF_RESOLVE_POPULATE: map the pages in the VMM first). */
 KVMUF_PUBLIC int kvmuf_resolve_flags(struct kvmuf *k, const struct kvmuf_gfn_range *r,

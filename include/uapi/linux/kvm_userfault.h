@@ -23,7 +23,10 @@
  * goes (it exits or dies), the VM detaches and KVMUF_WAIT on the waiter returns -ENODEV.
  *
  * Detach releases every parked vCPU. GFNs still missing then stay missing: a vCPU that
- * touches one gets an error exit naming the GFN (below), never a zero-filled page.
+ * touches one gets an error exit naming the GFN (below), never a zero-filled page. The
+ * VM's owner can then hand the state to a new page server: ATTACH with
+ * KVMUF_ATTACH_ADOPT on a new device fd (below) brings back the same missing GFNs, with
+ * every fault that was pending, or read from a ring but never resolved, due again.
  *
  * Only GFNs KVM has not mapped yet can fault: mark a GFN missing before the VM first
  * touches it, or discard its backing page afterwards (MADV_DONTNEED, hole punch) so KVM's
@@ -41,6 +44,8 @@
  *   installing --its copy done: data in, then the bit cleared--------->  present
  *   installing --its copy failed (-EFAULT): parked vCPUs fault again-->  missing
  *   missing, notified --RESOLVE (the caller put the data in place)--->  present
+ *   notified --detach, then ATTACH(ADOPT): the rings get a new entry
+ *              at the next fault on it------------------------------->  missing
  *
  *   SET_MISSING on a missing GFN, RESOLVE(_COPY) on a present one: "unchanged".
  *   RESOLVE(_COPY) on an installing GFN: "busy", left to the copy that holds it (its
@@ -63,7 +68,8 @@
  * is not an open file; -ENOTTY unknown ioctl, or vm_fd is not a KVM VM; -EBUSY the VM or
  * the device fd is already attached; -ENODEV not attached (or detached); -ENOSPC too
  * many ranges; -EEXIST overlapping ranges; -EPERM ATTACH by a process that does not own
- * the VM.
+ * the VM; -ENOENT ATTACH(ADOPT) with no detached state to adopt; -EINTR a batch or an
+ * adoption stopped by a signal.
  *
  * Authority: only the process that owns a VM (the one that created it, whose memory it
  * maps) may attach it, as KVM refuses VM ioctls from any other. The attached device fd
@@ -136,8 +142,23 @@
  *
  * The ring memory (at most KVMUF_MAX_RING_BYTES, else -EINVAL) is charged to the memory
  * cgroup of the attaching task: an attach it cannot afford fails with -ENOMEM.
+ *
+ *   KVMUF_ATTACH_ADOPT take over the state the VM's last attachment left behind when its
+ *                    device fd went with GFNs still missing (its page server died):
+ *                    same ranges, same missing GFNs, same counters and the same rings,
+ *                    so the mode and ring geometry must be the old ones (-EINVAL
+ *                    otherwise). Entries the old consumer never read are still in the
+ *                    rings (from the head it left); every notification is withdrawn,
+ *                    so each missing GFN gets a new entry at the next fault on it, even
+ *                    if its old one was read and never resolved. A GFN may so be
+ *                    reported twice (resolving a present GFN changes nothing); none is
+ *                    lost. No copy can be half done (a RESOLVE_COPY holds its fd).
+ *                    Waiter fds of the old attachment wait again. -ENOENT if the VM
+ *                    has no such state, -EBUSY if it is attached; the VM's owner only,
+ *                    as ATTACH.
  */
 #define KVMUF_ATTACH_EXIT	(1U << 0)
+#define KVMUF_ATTACH_ADOPT	(1U << 1)
 
 struct kvmuf_attach {
 	__s32 vm_fd;

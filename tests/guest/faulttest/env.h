@@ -102,5 +102,6 @@ int ft_case_fuzz(int argc, char **argv);
 int ft_case_bigbatch(int argc, char **argv);
 int ft_case_races(int argc, char **argv);
 int ft_case_ringsig(int argc, char **argv);
+int ft_case_adopt(int argc, char **argv);
 
 #endif /* KVMUF_FAULTTEST_ENV_H */

@@ -13,6 +13,7 @@
  *   bigbatch   the largest batch stops at a signal
  *   races      RESOLVE, RESOLVE_COPY and SET_MISSING racing keep the counts exact
  *   ringsig    signals during parks and full-ring waits never strand a vCPU
+ *   adopt      a new page server adopts the state a dead one left: no fault lost
  * Exit status: 0 pass, 1 fail, 2 usage, 77 skip.
  */
 #include <stdio.h>
@@ -35,6 +36,7 @@ static const struct {
 	{ "bigbatch", ft_case_bigbatch },
 	{ "races", ft_case_races },
 	{ "ringsig", ft_case_ringsig },
+	{ "adopt", ft_case_adopt },
 };
 
 int main(int argc, char **argv)
@@ -45,6 +47,6 @@ int main(int argc, char **argv)
 			if (!strcmp(argv[1], ft_cases[i].name))
 				return ft_cases[i].run(argc - 1, argv + 1);
 	}
-	fprintf(stderr, "usage: kvmuf-faulttest thp|memslot|prefault|access|teardown|ringmem|fuzz|bigbatch|races|ringsig\n");
+	fprintf(stderr, "usage: kvmuf-faulttest thp|memslot|prefault|access|teardown|ringmem|fuzz|bigbatch|races|ringsig|adopt\n");
 	return 2;
 }
