@@ -40,6 +40,8 @@ static struct {
 	struct kvmuf_wait wait;		/* the last WAIT */
 	unsigned int batch_calls;	/* SET_MISSING / RESOLVE / RESOLVE_COPY */
 	unsigned int fail_at;		/* fail that batch call with EFAULT (0: never) */
+	unsigned int eintr_at;		/* that batch call does its first element, then
+					 * EINTR (0: never) */
 	uint64_t next_gfn;		/* batches must arrive in order, gfn = index */
 	unsigned long last_req;
 	unsigned int bad_args;		/* calls with non-zero reserved / flags fields */
@@ -80,12 +82,15 @@ static int fake_batch(unsigned long req, void *arg)
 		if (b->nr < 1 || b->nr > KVMUF_MAX_BATCH || b->flags || !zero(b->reserved,
 		    sizeof(b->reserved)))
 			return fake.bad_args++, fail(EINVAL);
-		b->changed = b->unchanged = 0;
+		b->changed = b->unchanged = b->busy = 0;
 		for (uint32_t i = 0; i < b->nr; i++) {
 			if (c[i].gfn != fake.next_gfn++ || c[i].src != c[i].gfn * 4096)
 				return fail(EINVAL);
 			b->changed += c[i].npages;
 			b->unchanged++;
+			b->busy += c[i].gfn % 5 == 0;	/* one GFN of every fifth held */
+			if (fake.batch_calls == fake.eintr_at)
+				return fail(EINTR);
 		}
 	} else {
 		struct kvmuf_batch *b = arg;
@@ -96,12 +101,15 @@ static int fake_batch(unsigned long req, void *arg)
 		    !zero(b->reserved, sizeof(b->reserved)))
 			return fake.bad_args++, fail(EINVAL);
 		fake.last_flags = b->flags;
-		b->changed = b->unchanged = 0;
+		b->changed = b->unchanged = b->busy = 0;
 		for (uint32_t i = 0; i < b->nr; i++) {
 			if (r[i].gfn != fake.next_gfn++)
 				return fail(EINVAL);
 			b->changed += r[i].npages;
 			b->unchanged++;
+			b->busy += req == KVMUF_RESOLVE && r[i].gfn % 5 == 0;
+			if (fake.batch_calls == fake.eintr_at)
+				return fail(EINTR);
 		}
 	}
 	return 0;
@@ -492,6 +500,44 @@ static void test_batches(struct kvmuf *k)
 	ret = kvmuf_resolve_copy(k, c, nr, &changed, &unchanged);
 	CHECK(ret == -EFAULT && changed == first, "failing copy chunk: %d", ret);
 	fake.fail_at = 0;
+
+	/* Every count with the _counted forms: busy added up over the chunks. */
+	{
+		struct kvmuf_counts cnt = { 1, 1, 1 };
+		uint64_t busy = 0, first_busy = 0;
+
+		for (i = 0; i < nr; i++) {
+			busy += i % 5 == 0;
+			if (i < KVMUF_MAX_BATCH)
+				first_busy += i % 5 == 0;
+		}
+		fake.batch_calls = 0;
+		fake.next_gfn = 0;
+		ret = kvmuf_resolve_counted(k, r, nr, 0, &cnt);
+		CHECK(ret == 0 && cnt.changed == pages && cnt.unchanged == nr && cnt.busy == busy,
+		      "resolve_counted: %d, %llu/%llu/%llu", ret, (unsigned long long)cnt.changed,
+		      (unsigned long long)cnt.unchanged, (unsigned long long)cnt.busy);
+		fake.batch_calls = 0;
+		fake.next_gfn = 0;
+		ret = kvmuf_resolve_copy_counted(k, c, nr, &cnt);
+		CHECK(ret == 0 && cnt.changed == pages && cnt.busy == busy, "copy_counted: %d", ret);
+		fake.batch_calls = 0;
+		fake.next_gfn = 0;
+		ret = kvmuf_set_missing_counted(k, r, nr, &cnt);
+		CHECK(ret == 0 && cnt.changed == pages && !cnt.busy, "set_missing_counted: %d", ret);
+
+		/* Interrupted in the second chunk: its progress is added, then EINTR. */
+		fake.batch_calls = 0;
+		fake.next_gfn = 0;
+		fake.eintr_at = 2;
+		ret = kvmuf_resolve_counted(k, r, nr, 0, &cnt);
+		CHECK(ret == -EINTR && fake.batch_calls == 2 &&
+		      cnt.changed == first + r[KVMUF_MAX_BATCH].npages &&
+		      cnt.unchanged == KVMUF_MAX_BATCH + 1 &&
+		      cnt.busy == first_busy + (KVMUF_MAX_BATCH % 5 == 0),
+		      "interrupted: %d, %llu changed", ret, (unsigned long long)cnt.changed);
+		fake.eintr_at = 0;
+	}
 	free(r);
 	free(c);
 }
