@@ -3,7 +3,8 @@
  * Every difference between the kernels kvm-userfault runs on lives here, behind a named
  * helper; the rest of the module does not test versions. Where a header can tell us
  * (a macro that exists or not), we detect; the layout of KVM's private fault struct
- * cannot be seen from headers, so it comes from a table of kernels we verified.
+ * cannot be seen from headers: it comes from the running kernel's BTF (layout.c), with
+ * a table of the kernels we verified as the fallback and the cross-check.
  */
 #ifndef KVMUF_COMPAT_H
 #define KVMUF_COMPAT_H
@@ -16,8 +17,10 @@
 
 /*
  * struct kvm_page_fault is private to arch/x86/kvm/mmu (mmu_internal.h, not shipped in
- * linux-headers). Offsets of the fields we use, from the stock kvm.ko BTF of each line
- * (pahole -C kvm_page_fault /sys/kernel/btf/kvm). The hooked function turns a stage-2
+ * linux-headers). What the module needs of it and of KVM's private functions is found at
+ * load time (layout.c: the kernel's BTF first); this table holds what we verified from
+ * the stock kvm.ko BTF of each line (pahole -C kvm_page_fault /sys/kernel/btf/kvm), for
+ * kernels without BTF and as a cross-check of it. The hooked function turns a stage-2
  * fault into a host pfn, before mmu_lock is taken; its body reads fault->mmu_seq itself,
  * so the body may run after we slept:
  *   6.1   static int kvm_faultin_pfn(vcpu, fault)
@@ -29,26 +32,36 @@
  * line, once the INVALID copy of the slot is visible.
  */
 struct kvmuf_kernel {
-	unsigned int version;		/* KERNEL_VERSION(major, minor, 0) */
+	unsigned int version;		/* KERNEL_VERSION(major, minor, 0); 0: not a table entry */
 	const char *line;
 	const char *hook_symbol;
 	const char *recover_symbol;	/* NULL: no in-place huge-page recovery */
-	unsigned int fault_prefetch;	/* offsetof(struct kvm_page_fault, prefetch), bool */
+	/* offsetof(struct kvm_page_fault, error_code): u32 on 6.1, u64 later (low 32 bits) */
+	unsigned int fault_error_code;
+	unsigned int fault_prefetch;	/* ... prefetch, bool */
 	unsigned int fault_max_level;	/* ... max_level, u8 (enum pg_level) */
 	unsigned int fault_gfn;		/* ... gfn, u64 */
 	unsigned int fault_slot;	/* ... slot, struct kvm_memory_slot * */
+	unsigned int ret_pf_retry;	/* RET_PF_RETRY: KVM re-enters the guest */
+	const char *source;		/* where the running kernel's values came from */
 };
 
-static const struct kvmuf_kernel kvmuf_known_kernels[] = {
-	{ KERNEL_VERSION(6, 1, 0), "6.1", "kvm_faultin_pfn", NULL, 12, 21, 24, 32 },
-	{ KERNEL_VERSION(6, 12, 0), "6.12", "kvm_faultin_pfn", NULL, 16, 26, 32, 40 },
-	{ KERNEL_VERSION(7, 2, 0), "7.2", "kvm_mmu_faultin_pfn", "kvm_mmu_recover_huge_pages",
-	  16, 26, 32, 40 },
-};
+/* RET_PF_RETRY where BTF cannot say: 1 on every line we know. */
+#define KVMUF_RET_PF_RETRY	1
 
 #define KVMUF_FLUSH_MEMSLOT_SYMBOL	"kvm_arch_flush_shadow_memslot"
+#define KVMUF_RECOVER_SYMBOL		"kvm_mmu_recover_huge_pages"
 
-/* The running kernel's entry, or NULL if we have not verified this kernel line. */
+static const struct kvmuf_kernel kvmuf_known_kernels[] = {
+	{ KERNEL_VERSION(6, 1, 0), "6.1", "kvm_faultin_pfn", NULL, 8, 12, 21, 24, 32,
+	  KVMUF_RET_PF_RETRY },
+	{ KERNEL_VERSION(6, 12, 0), "6.12", "kvm_faultin_pfn", NULL, 8, 16, 26, 32, 40,
+	  KVMUF_RET_PF_RETRY },
+	{ KERNEL_VERSION(7, 2, 0), "7.2", "kvm_mmu_faultin_pfn", KVMUF_RECOVER_SYMBOL,
+	  8, 16, 26, 32, 40, KVMUF_RET_PF_RETRY },
+};
+
+/* The running kernel's table entry, or NULL if we have not verified this kernel line. */
 static inline const struct kvmuf_kernel *kvmuf_compat_kernel(void)
 {
 	unsigned int i;
@@ -58,10 +71,6 @@ static inline const struct kvmuf_kernel *kvmuf_compat_kernel(void)
 			return &kvmuf_known_kernels[i];
 	return NULL;
 }
-
-/* Fields of struct kvm_page_fault that are the same on every line. */
-#define KVMUF_FAULT_ERROR_CODE	8	/* u32 on 6.1, u64 later: the low 32 bits */
-#define KVMUF_RET_PF_RETRY	1	/* RET_PF_RETRY: KVM re-enters the guest */
 
 /* ftrace: 6.1's ftrace_regs wraps pt_regs openly; later kernels give accessors. */
 static inline unsigned long kvmuf_fregs_arg(struct ftrace_regs *fregs, unsigned int n)

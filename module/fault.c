@@ -50,7 +50,7 @@ static u8 *kvmuf_fault_max_level(void *fault)
 
 static u32 kvmuf_fault_access(const void *fault)
 {
-	u32 error_code = *(const u32 *)(fault + KVMUF_FAULT_ERROR_CODE);
+	u32 error_code = *(const u32 *)(fault + kvmuf_kernel->fault_error_code);
 
 	if (error_code & PFERR_FETCH_MASK)
 		return KVMUF_FAULT_EXEC;
@@ -139,7 +139,7 @@ int kvmuf_faultin_pre(struct kvm_vcpu *vcpu, void *fault)
 		goto out_unlock;
 	/* Always succeeds while the state is in the table (see kvmuf_vm_unlink()). */
 	if (!refcount_inc_not_zero(&vm->refs)) {
-		ret = KVMUF_RET_PF_RETRY;
+		ret = kvmuf_kernel->ret_pf_retry;
 		goto out_unlock;
 	}
 	rcu_read_unlock();

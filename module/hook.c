@@ -28,8 +28,6 @@
 #include "compat.h"
 #include "kvmuf.h"
 
-const struct kvmuf_kernel *kvmuf_kernel;
-
 static void notrace kvmuf_memslot_flush_handler(unsigned long ip, unsigned long parent_ip,
 						struct ftrace_ops *op,
 						struct ftrace_regs *fregs)
@@ -137,14 +135,21 @@ int kvmuf_hook_init(void)
 {
 	int ret;
 
-	kvmuf_kernel = kvmuf_compat_kernel();
-	if (!kvmuf_kernel) {
-		pr_err("kernel %s is not one kvm-userfault knows (6.1, 6.12, 7.2): the layout of KVM's private struct kvm_page_fault has not been verified for it\n",
-		       utsname()->release);
-		return -EOPNOTSUPP;
-	}
+	ret = kvmuf_layout_init();
+	if (ret)
+		return ret;
 	/* The wake-up and the huge-page guard first: faults may park once the last is in. */
 	ret = kvmuf_hook_register(&kvmuf_flush_hook);
+	/*
+	 * Whatever the source of the layout said, a recovery function that exists and goes
+	 * unhooked could map a huge page over a missing GFN: fail closed. (Looked up once
+	 * the permanent hook shows ftrace on: see kvmuf_flush_hook.)
+	 */
+	if (!ret && !kvmuf_kernel->recover_symbol && kvmuf_lookup_symbol(KVMUF_RECOVER_SYMBOL)) {
+		pr_err("this kvm.ko has %s but nothing named it for hooking: refusing to load\n",
+		       KVMUF_RECOVER_SYMBOL);
+		ret = -EINVAL;
+	}
 	if (!ret && kvmuf_kernel->recover_symbol) {
 		kvmuf_recover_hook.symbol = kvmuf_kernel->recover_symbol;
 		ret = kvmuf_hook_register(&kvmuf_recover_hook);
@@ -157,7 +162,7 @@ int kvmuf_hook_init(void)
 		kvmuf_hook_exit();
 		return ret;
 	}
-	pr_info("hooked %s%s%s (kernel line %s, KVM_EXIT_MEMORY_FAULT %s)\n",
+	pr_info("hooked %s%s%s (kernel %s, KVM_EXIT_MEMORY_FAULT %s)\n",
 		kvmuf_kernel->hook_symbol, kvmuf_kernel->recover_symbol ? ", " : "",
 		kvmuf_kernel->recover_symbol ?: "", kvmuf_kernel->line,
 		kvmuf_native_memory_fault_exit() ? "from KVM" : "filled in by kvm_userfault");

@@ -201,8 +201,11 @@ void kvmuf_memslot_flushed(struct kvm *kvm);
 void kvmuf_faultin_tramp(void);
 void kvmuf_recover_tramp(void);
 
-/* hook.c */
+/* layout.c: what the running kernel's KVM looks like, found at load time */
 extern const struct kvmuf_kernel *kvmuf_kernel;
+int kvmuf_layout_init(void);
+
+/* hook.c */
 int kvmuf_hook_init(void);
 void kvmuf_hook_exit(void);
 

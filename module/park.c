@@ -283,13 +283,13 @@ int kvmuf_handle_missing(struct kvmuf_vm *vm, struct kvm_vcpu *vcpu, struct kvmu
 	if (ret == -ENODEV || (kvmuf_range_missing(r, gfn) && READ_ONCE(vm->detached)))
 		return kvmuf_exit_to_vmm(vm, vcpu, s, gfn, flags | KVMUF_EXIT_DETACHED);
 	if (ret)	/* a signal: KVM_RUN exits for it, the next fault notifies again */
-		return KVMUF_RET_PF_RETRY;
+		return kvmuf_kernel->ret_pf_retry;
 	if (exit_mode)
 		return kvmuf_exit_to_vmm(vm, vcpu, s, gfn, flags);
 	/* Still missing (signal, withdrawn notification) or other memslots: fault again. */
 	if (kvmuf_range_missing_acquire(r, gfn) || (gen & KVM_MEMSLOT_GEN_UPDATE_IN_PROGRESS) ||
 	    kvmuf_memslots_generation(vcpu) != gen)
-		return KVMUF_RET_PF_RETRY;
+		return kvmuf_kernel->ret_pf_retry;
 	kvmuf_count(vm, s, KVMUF_STAT_CONTINUED, 1);
 	return 0;
 }

@@ -21,6 +21,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <string.h>
 
 typedef uint8_t u8;
 typedef uint16_t u16;
@@ -35,6 +37,7 @@ typedef int64_t s64;
 #define WRITE_ONCE(x, v)		__atomic_store_n(&(x), (v), __ATOMIC_RELAXED)
 #define smp_mb()			__atomic_thread_fence(__ATOMIC_SEQ_CST)
 
+#define ARRAY_SIZE(a)			(sizeof(a) / sizeof((a)[0]))
 #define BITS_PER_LONG			(sizeof(long) * CHAR_BIT)
 #define BIT_WORD(nr)			((nr) / BITS_PER_LONG)
 #define BIT_MASK(nr)			(1UL << ((nr) % BITS_PER_LONG))
