@@ -11,7 +11,7 @@
 #   kdir        the path of a tree to build out-of-tree modules against
 #
 # Apt runs with a private state directory holding every suite we need (bookworm,
-# bookworm-security, bookworm-backports, sid) and an empty dpkg status, so the host's apt
+# bookworm-security, bookworm-backports, trixie-backports, sid, experimental) and an empty dpkg status, so the host's apt
 # configuration is never read nor modified, and nothing is installed: packages are
 # downloaded and unpacked with dpkg-deb -x. Re-runs reuse what is cached.
 set -euo pipefail
@@ -43,10 +43,11 @@ apt_setup() {
 	mkdir -p "$APT_DIR/sources.list.d" "$APT_DIR/preferences.d" \
 		"$APT_DIR/lists/partial" "$APT_DIR/cache/archives/partial" "$DEB_DIR"
 	: >"$APT_DIR/status"
-	cat >"$APT_DIR/sources.list.d/kvmuf.sources" <<-EOF
+	local sources=$APT_DIR/sources.list.d/kvmuf.sources
+	cat >"$sources.new" <<-EOF
 	Types: deb
 	URIs: http://deb.debian.org/debian
-	Suites: bookworm bookworm-updates bookworm-backports sid
+	Suites: bookworm bookworm-updates bookworm-backports trixie trixie-backports sid experimental
 	Components: main
 	Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
 
@@ -56,9 +57,12 @@ apt_setup() {
 	Components: main
 	Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
 	EOF
-	# Refresh the indexes at most once an hour; an offline re-run still works from cache.
+	# Rewritten only when it changes: its age tells whether the indexes match it.
+	if cmp -s "$sources.new" "$sources"; then rm "$sources.new"; else mv "$sources.new" "$sources"; fi
+	# Refresh the indexes at most once an hour, or when the suites changed; an offline
+	# re-run still works from cache.
 	local stamp=$APT_DIR/updated
-	if [ -z "$(find "$stamp" -mmin -60 2>/dev/null)" ]; then
+	if [ -z "$(find "$stamp" -mmin -60 -newer "$sources" 2>/dev/null)" ]; then
 		if apt_private apt-get -q update >"$APT_DIR/update.log" 2>&1; then
 			touch "$stamp"
 		elif [ -e "$stamp" ]; then
@@ -133,15 +137,17 @@ collect_module() {
 	echo "$m" >>"$dest/load-order"
 }
 
-# extract_vmlinux VMLINUZ OUT: the uncompressed ELF from a bzImage, if it has a PVH entry.
+# extract_vmlinux VMLINUZ OUT [any]: the uncompressed ELF from a bzImage, if it has a PVH
+# entry (or, with "any", whatever ELF is inside).
 extract_vmlinux() {
-	local in=$1 out=$2 off magic tool
+	local in=$1 out=$2 want=${3:-pvh} off magic tool
 	for magic in 'xz:\xfd7zXZ\x00' 'zstd:\x28\xb5\x2f\xfd' 'gzip:\x1f\x8b\x08'; do
 		tool=${magic%%:*}
 		for off in $(LC_ALL=C grep -obUaP "${magic#*:}" "$in" | cut -d: -f1); do
 			if tail -c +$((off + 1)) "$in" | "$tool" -dc 2>/dev/null >"$out.tmp" ||
 				[ -s "$out.tmp" ]; then
-				if readelf -n "$out.tmp" 2>/dev/null | grep -q 'Xen'; then
+				if { [ "$want" = any ] && readelf -h "$out.tmp" >/dev/null 2>&1; } ||
+					readelf -n "$out.tmp" 2>/dev/null | grep -q 'Xen'; then
 					mv "$out.tmp" "$out"
 					return 0
 				fi
@@ -250,4 +256,5 @@ main() {
 	for line in "${lines[@]}"; do fetch_line "$line"; done
 }
 
-main "$@"
+# Sourced (scripts/fetch-btf.sh uses the apt helpers): define only.
+[ "${BASH_SOURCE[0]}" != "$0" ] || main "$@"
