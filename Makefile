@@ -14,7 +14,7 @@ KVER	?= $(shell uname -r)
 KDIR	?= /lib/modules/$(KVER)/build
 BUILD	:= $(CURDIR)/build
 # Every stock kernel line the project supports (see scripts/lib-cache.sh).
-LINES	?= 6.1 6.12 7.2
+LINES	?= 6.1 6.12 7.2 7.3
 CACHE	:= $(shell . scripts/lib-cache.sh && echo $$KVMUF_CACHE)
 
 # Files that make up the kernel module's source (also what DKMS packages).

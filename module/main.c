@@ -10,6 +10,7 @@
 #include <linux/module.h>
 
 #include "kvmuf.h"
+#include "requires.h"
 
 static int __init kvmuf_init(void)
 {

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Fetch the stock Debian kernels the module is tested on, into a cache outside the repo.
 #
-#   scripts/fetch-kernels.sh [LINE...]      LINE: 6.1 6.12 7.2 (default: all three)
+#   scripts/fetch-kernels.sh [LINE...]      LINE: 6.1 6.12 7.2 7.3 (default: all)
 #
 # For each kernel line it picks the newest package on Debian's mirror and leaves, in
 # $KVMUF_CACHE/kernels/<line>/:
@@ -193,7 +193,8 @@ fetch_headers_line() { # 6.1 and 6.12: stock headers packages build out-of-tree 
 	echo "$dir/headers/usr/src/linux-headers-$kver" >"$dir/kdir"
 }
 
-# 7.2 (sid): the headers package wants gcc-16, which bookworm lacks. Build a tree from
+# 7.2 (sid) and 7.3 (trixie-backports): the headers package wants a newer gcc than
+# bookworm's. Build a tree from
 # linux-source with the image's config and Module.symvers, prepared with the host gcc.
 fetch_source_line() {
 	local line=$1 dir=$2 kver=$3 work src srcpkg
@@ -230,6 +231,7 @@ fetch_line() {
 	6.1) pkg=$(newest_pkg '^linux-image-6\.1\.0-[0-9]+-amd64$'); kver=${pkg#linux-image-} ;;
 	6.12) pkg=$(newest_pkg '^linux-image-6\.12\.[0-9]+\+deb12-amd64$'); kver=${pkg#linux-image-} ;;
 	7.2) pkg=$(newest_pkg '^linux-binary-7\.2\.[0-9]+\+deb[0-9]+-amd64$'); kver=${pkg#linux-binary-} ;;
+	7.3) pkg=$(newest_pkg '^linux-binary-7\.3\.[0-9]+\+deb[0-9]+-amd64$'); kver=${pkg#linux-binary-} ;;
 	*) die "unknown kernel line '$line' (known: $KVMUF_KERNEL_LINES)" ;;
 	esac
 	[ -n "$pkg" ] || die "no package found for kernel line $line"
@@ -241,7 +243,7 @@ fetch_line() {
 	mkdir -p "$dir"
 	rm -f "$dir/ready"
 	case "$line" in
-	7.2) fetch_source_line "$line" "$dir" "$kver" ;;
+	7.2 | 7.3) fetch_source_line "$line" "$dir" "$kver" ;;
 	*) fetch_headers_line "$line" "$dir" "$kver" "$pkg" ;;
 	esac
 	echo "$kver" >"$dir/kver"

@@ -2,7 +2,7 @@
 # The whole test suite (make check): host tests, then one QEMU boot per stock kernel
 # running the in-guest suite. Ends with one line "N passed, N failed, N skipped".
 #
-#   tests/run-all.sh [--host-only | --vm-only] [--lines "6.1 6.12 7.2"]
+#   tests/run-all.sh [--host-only | --vm-only] [--lines "6.1 6.12 7.2 7.3"]
 #
 # Every result, host or guest, is one line "VERDICT WHERE TEST SECONDS REASON" in
 # build/results.txt. A build failure is a FAIL of that build, not an aborted run, so the

@@ -3,7 +3,8 @@
 # - by default from the kernel's BTF (and, where we verified the line, equal to the table);
 # - module parameters that contradict BTF, a truncated kvm BTF, a BTF without struct
 #   kvm_page_fault, and incomplete parameters: insmod fails with one line saying why;
-# - BTF that cannot be read: the verified table; BTF switched off with every parameter
+# - BTF that cannot be read: the verified table (refused on a kernel the table does not
+#   have); BTF switched off with every parameter
 #   given: the parameters (and, where KVM has the in-place huge-page recovery, a
 #   recovery hook left out is refused).
 # Runs while the module is not loaded; leaves it unloaded.
@@ -56,7 +57,12 @@ refused "kvm BTF cut short" "does not match what this module needs" btf_kvm=/tmp
 refused "a BTF without struct kvm_page_fault" "no struct kvm_page_fault" \
 	btf_kvm=/sys/kernel/btf/vmlinux
 refused "BTF off, parameters incomplete" "parameters are incomplete" use_btf=0 fault_gfn=$gfn
-loaded "BTF unreadable" "from the verified table (no BTF)" btf_kvm=/nonexistent
+case "$layout" in
+*"as the verified table"*)
+	loaded "BTF unreadable" "from the verified table (no BTF)" btf_kvm=/nonexistent ;;
+*)	refused "BTF unreadable, a kernel not in the table" "is not in the verified table" \
+		btf_kvm=/nonexistent ;;
+esac
 loaded "BTF off, every parameter" "from module parameters" use_btf=0 fault_error_code=$ec \
 	fault_prefetch=$pf fault_max_level=$ml fault_gfn=$gfn fault_slot=$slot \
 	hook_symbol=$hook recover_symbol=$recover

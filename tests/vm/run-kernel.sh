@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Boot one stock Debian kernel under QEMU TCG and run the in-guest suite in that one boot.
 #
-#   tests/vm/run-kernel.sh [options] LINE            LINE: 6.1, 6.12 or 7.2
+#   tests/vm/run-kernel.sh [options] LINE            LINE: 6.1, 6.12, 7.2 or 7.3
 #     --module KO        module to test (default: build/LINE/kvm_userfault.ko)
 #     --suite FILE       test list (default: tests/guest/suite.list)
 #     --bin DIR          directory of test executables (repeatable; default: build/guest
@@ -65,9 +65,10 @@ image=$kdir/vmlinuz
 # loaded (userfaultfd-only demand paging, 1 of 2 runs): a TCG / nested-SVM problem, not
 # the module's. KVMUF_TCG_THREAD=multi brings it back (e.g. to chase that).
 tcg_thread=${KVMUF_TCG_THREAD:-single}
-# 7.2 guests with two vCPUs sometimes oops in __schedule under TCG with no module loaded.
+# 7.2 guests with two vCPUs sometimes oops in __schedule under TCG with no module loaded;
+# 7.3 is run the same way (7.x: one vCPU).
 smp=2
-[ "$line" = 7.2 ] && smp=1
+case "$line" in 7.*) smp=1 ;; esac
 
 boot() {
 	echo "run-kernel: $line: booting $kver (smp $smp, tcg $tcg_thread, limit ${timeout}s)" >&2
