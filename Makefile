@@ -8,6 +8,10 @@
 #   make demo            the main job: build, boot a stock kernel, load the module, run the demo
 #   make bench           kvmuf-bench (kvm-userfault vs userfaultfd) in a 6.12 guest: table, JSON, PNG
 #   make dkms-check      `dkms build` of this tree against an installed 6.1 headers package
+#   make install         library and headers (<kvmuf/...>, pkg-config), tools, man pages,
+#                        udev rule, modules-load.d, and the module's sources for DKMS (then
+#                        `dkms install` when DESTDIR is empty and dkms is there);
+#                        PREFIX=/usr/local DESTDIR= SYSCONFDIR=/etc
 #   make clean
 
 KVER	?= $(shell uname -r)
@@ -18,14 +22,14 @@ LINES	?= 6.1 6.12 7.2 7.3
 CACHE	:= $(shell . scripts/lib-cache.sh && echo $$KVMUF_CACHE)
 
 # Files that make up the kernel module's source (also what DKMS packages).
-MODULE_SRC := Kbuild $(wildcard module/*.c module/*.h module/*.S module/*.sh) \
-	include/uapi/linux/kvm_userfault.h
+MODULE_SRC := Kbuild VERSION $(wildcard module/*.c module/*.h module/*.S module/*.sh) \
+	include/uapi/kvmuf/kvm_userfault.h
 
 UAPI_CFLAGS := -I$(CURDIR)/include/uapi
 export UAPI_CFLAGS
 GUEST_CFLAGS := -std=c11 -O2 -g -Wall -Wextra -Werror -static $(UAPI_CFLAGS)
 
-.PHONY: all module tools guest kernels stock-modules check check-host check-vm demo \
+.PHONY: all module tools guest kernels stock-modules check check-host check-vm demo install \
 	bench dkms-check clean
 
 all: tools
@@ -44,7 +48,7 @@ module:
 tools:
 	$(MAKE) -C tools
 
-# Static binaries for the initramfs: the guest has no libc.
+# Programs for the initramfs: static (the guest has no libc), but for kvmuf-ctl.
 guest: tools
 	@mkdir -p $(BUILD)/guest
 	$(CC) $(GUEST_CFLAGS) -o $(BUILD)/guest/kvmuf-devtest tests/guest/kvmuf-devtest.c
@@ -57,9 +61,45 @@ guest: tools
 	cp tools/daemon/kvmuf-daemon.static $(BUILD)/guest/kvmuf-daemon
 	cp tools/daemon/kvmuf-mksnap.static $(BUILD)/guest/kvmuf-mksnap
 	cp tools/bench/kvmuf-bench.static $(BUILD)/guest/kvmuf-bench
+	# kvmuf-ctl links libkmod, which Debian ships shared only: a plain dynamic build
+	# (no sanitizer runtime), its libraries copied in by tests/vm/mkinitramfs.sh.
+	$(MAKE) -C tools/ctl SANITIZE= kvmuf-ctl.guest
+	cp tools/ctl/kvmuf-ctl.guest $(BUILD)/guest/kvmuf-ctl
+	# The examples, built as a VMM project would: against an installed libkvmuf.
+	rm -rf $(BUILD)/inst
+	$(MAKE) -C tools/lib SANITIZE= install DESTDIR=$(BUILD)/inst PREFIX=/usr
+	$(MAKE) -C examples PKG_CONFIG_PATH=$(BUILD)/inst/usr/lib/pkgconfig \
+		PKG_CONFIG_SYSROOT_DIR=$(BUILD)/inst LDFLAGS=-static
+	cp examples/park-vmm examples/exit-vmm examples/mini-daemon $(BUILD)/guest/
 
 kernels:
 	scripts/fetch-kernels.sh $(LINES)
+
+PREFIX		?= /usr/local
+BINDIR		?= $(PREFIX)/bin
+MANDIR		?= $(PREFIX)/share/man
+SYSCONFDIR	?= /etc
+VERSION		:= $(shell cat VERSION)
+DKMS_SRC	:= $(DESTDIR)/usr/src/kvm-userfault-$(VERSION)
+INSTALL_PROGS	:= tools/ctl/kvmuf-ctl tools/daemon/kvmuf-daemon tools/daemon/kvmuf-mksnap \
+		   tools/vmm/kvmuf-vmm tools/bench/kvmuf-bench
+
+install: tools
+	$(MAKE) -C tools/lib install PREFIX=$(PREFIX) DESTDIR=$(DESTDIR)
+	install -d $(DESTDIR)$(BINDIR)
+	install -m 755 $(INSTALL_PROGS) $(DESTDIR)$(BINDIR)/
+	for page in man/*.[1-8]; do \
+		install -D -m 644 $$page $(DESTDIR)$(MANDIR)/man$${page##*.}/$${page##*/} || exit; \
+	done
+	install -D -m 644 dist/60-kvm-userfault.rules \
+		$(DESTDIR)$(SYSCONFDIR)/udev/rules.d/60-kvm-userfault.rules
+	install -D -m 644 dist/kvm-userfault.conf \
+		$(DESTDIR)$(SYSCONFDIR)/modules-load.d/kvm-userfault.conf
+	rm -rf $(DKMS_SRC) && install -d $(DKMS_SRC)
+	cp --parents dkms.conf $(MODULE_SRC) dist/* $(DKMS_SRC)/
+	if [ -z "$(DESTDIR)" ] && command -v dkms >/dev/null; then \
+		dkms install kvm-userfault/$(VERSION) || exit; \
+	fi
 
 # One copy of the module sources per kernel line, so builds for several kernels do not
 # overwrite each other's objects in the source tree.

@@ -11,6 +11,7 @@
 #include <linux/mm.h>
 #include <linux/module.h>
 #include <linux/poll.h>
+#include <linux/seq_file.h>
 #include <linux/uaccess.h>
 #include <linux/vmalloc.h>
 
@@ -174,6 +175,17 @@ static int kvmuf_dev_release(struct inode *inode, struct file *file)
 	return 0;
 }
 
+/* /proc/PID/fdinfo: what this fd is attached to (introspect.c). */
+static void kvmuf_dev_show_fdinfo(struct seq_file *m, struct file *file)
+{
+	struct kvmuf_vm *vm = kvmuf_file_vm(file);
+
+	if (vm)
+		kvmuf_vm_show(m, vm, true);
+	else
+		seq_puts(m, "kvmuf-state:\tunattached\n");
+}
+
 static const struct file_operations kvmuf_dev_fops = {
 	.owner		= THIS_MODULE,
 	.open		= kvmuf_dev_open,
@@ -183,6 +195,7 @@ static const struct file_operations kvmuf_dev_fops = {
 	.poll		= kvmuf_dev_poll,
 	.release	= kvmuf_dev_release,
 	.llseek		= noop_llseek,
+	.show_fdinfo	= kvmuf_dev_show_fdinfo,
 };
 
 static struct miscdevice kvmuf_misc = {

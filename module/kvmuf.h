@@ -14,12 +14,11 @@
 #include <linux/refcount.h>
 #include <linux/spinlock.h>
 #include <linux/wait.h>
-#include <linux/kvm_userfault.h>
+#include <kvmuf/kvm_userfault.h>
 
 #include "ring.h"
 #include "ranges.h"
 
-#define KVMUF_VERSION	"0.2.0"
 
 /* On while any VM is attached: the hooks' first test (vm.c). */
 DECLARE_STATIC_KEY_FALSE(kvmuf_vms_present);
@@ -66,8 +65,15 @@ enum kvmuf_vcpu_stat {
 	KVMUF_STAT_FAULTS, KVMUF_STAT_DEDUPED, KVMUF_STAT_PARKS, KVMUF_STAT_EXITS,
 	KVMUF_STAT_RING_WAITS, KVMUF_STAT_PARK_NS, KVMUF_STAT_WAKE_NS, KVMUF_STAT_SPIN_HITS,
 	KVMUF_STAT_CONTINUED, KVMUF_STAT_CLAMPED,
-	KVMUF_NR_VCPU_STATS
+	KVMUF_STAT_PARK_HIST,	/* KVMUF_PARK_HIST_BUCKETS counters of parks by duration */
+	KVMUF_NR_VCPU_STATS = KVMUF_STAT_PARK_HIST + KVMUF_PARK_HIST_BUCKETS
 };
+
+/* The histogram bucket of a park of ns (struct kvmuf_stats.park_hist). */
+static inline unsigned int kvmuf_park_bucket(u64 ns)
+{
+	return min_t(unsigned int, fls64(div_u64(ns, NSEC_PER_USEC)), KVMUF_PARK_HIST_BUCKETS - 1);
+}
 
 /* Memory of the rings: kernel mapping and pages (ringmem.c). */
 struct kvmuf_ring_mem {
@@ -204,6 +210,13 @@ void kvmuf_recover_tramp(void);
 /* layout.c: what the running kernel's KVM looks like, found at load time */
 extern const struct kvmuf_kernel *kvmuf_kernel;
 int kvmuf_layout_init(void);
+
+/* introspect.c: fdinfo and debugfs */
+struct seq_file;
+void kvmuf_vm_show(struct seq_file *m, struct kvmuf_vm *vm, bool fdinfo);
+void kvmuf_vms_show(struct seq_file *m);	/* vm.c: every state, one line each */
+void kvmuf_introspect_init(void);
+void kvmuf_introspect_exit(void);
 
 /* hook.c */
 int kvmuf_hook_init(void);

@@ -30,6 +30,7 @@ static int __init kvmuf_init(void)
 		kvmuf_hook_exit();
 		return ret;
 	}
+	kvmuf_introspect_init();
 	pr_info("version %s (API %d) loaded\n", KVMUF_VERSION, KVMUF_API_VERSION);
 	return 0;
 }
@@ -37,6 +38,7 @@ static int __init kvmuf_init(void)
 static void __exit kvmuf_exit(void)
 {
 	kvmuf_dev_exit();
+	kvmuf_introspect_exit();
 	kvmuf_hook_exit();
 	kvmuf_vms_exit();
 	pr_info("unloaded\n");

@@ -31,6 +31,7 @@
 
 #include "compat.h"
 #include "kvmuf.h"
+#include "trace.h"
 
 static unsigned int park_spin_ns = 50000;
 module_param(park_spin_ns, uint, 0644);
@@ -119,6 +120,7 @@ static int kvmuf_notify(struct kvmuf_vm *vm, struct kvm_vcpu *vcpu, struct kvmuf
 
 	if (test_and_set_bit(bit, r->notified)) {
 		kvmuf_count(vm, s, KVMUF_STAT_DEDUPED, 1);
+		trace_kvmuf_fault(vm->kvm, vcpu->vcpu_idx, gfn, flags, false);
 		return 0;
 	}
 	ret = kvmuf_push(vm, s, &f, may_sleep, r, bit);
@@ -130,6 +132,7 @@ static int kvmuf_notify(struct kvmuf_vm *vm, struct kvm_vcpu *vcpu, struct kvmuf
 		return ret;
 	}
 	kvmuf_count(vm, s, KVMUF_STAT_FAULTS, 1);
+	trace_kvmuf_fault(vm->kvm, vcpu->vcpu_idx, gfn, flags, true);
 	return 0;
 }
 
@@ -146,6 +149,7 @@ static int kvmuf_exit_to_vmm(struct kvmuf_vm *vm, struct kvm_vcpu *vcpu,
 	kvmuf_prepare_memory_fault_exit(vcpu, gfn, flags & KVMUF_FAULT_WRITE,
 					flags & KVMUF_FAULT_EXEC);
 	kvmuf_count(vm, s, KVMUF_STAT_EXITS, 1);
+	trace_kvmuf_exit(vm->kvm, vcpu->vcpu_idx, gfn, flags);
 	return -EFAULT;
 }
 
@@ -221,7 +225,10 @@ static void kvmuf_park(struct kvmuf_vm *vm, struct kvm_vcpu *vcpu, struct kvmuf_
 	if (!s) {
 		/* A vCPU without a ring of its own: the VM-wide queue, no spinning. */
 		wait_event_interruptible(vm->park_wq, kvmuf_park_done(vm, vcpu, r, gfn, gen));
-		kvmuf_count(vm, s, KVMUF_STAT_PARK_NS, ktime_get_ns() - start);
+		end = ktime_get_ns();
+		kvmuf_count(vm, s, KVMUF_STAT_PARK_NS, end - start);
+		kvmuf_count(vm, s, KVMUF_STAT_PARK_HIST + kvmuf_park_bucket(end - start), 1);
+		trace_kvmuf_park(vm->kvm, vcpu->vcpu_idx, gfn, end - start, false);
 		return;
 	}
 	idx = s - vm->slots;
@@ -239,6 +246,8 @@ static void kvmuf_park(struct kvmuf_vm *vm, struct kvm_vcpu *vcpu, struct kvmuf_
 	end = ktime_get_ns();
 	kvmuf_spin_adjust(s, end - start, caught);
 	kvmuf_count(vm, s, KVMUF_STAT_PARK_NS, end - start);
+	kvmuf_count(vm, s, KVMUF_STAT_PARK_HIST + kvmuf_park_bucket(end - start), 1);
+	trace_kvmuf_park(vm->kvm, vcpu->vcpu_idx, gfn, end - start, caught);
 	resolved = READ_ONCE(s->resolved_ns);
 	if (resolved && end > resolved)
 		kvmuf_count(vm, s, KVMUF_STAT_WAKE_NS, end - resolved);

@@ -17,6 +17,7 @@
 #include "compat.h"
 #include "kvmuf.h"
 #include "gfnruns.h"
+#include "trace.h"
 
 /* Pages one get_user_pages_remote() call of RESOLVE_COPY brings in. */
 #define KVMUF_COPY_CHUNK	16
@@ -153,6 +154,8 @@ static long kvmuf_ioctl_batch(struct kvmuf_vm *vm, struct kvmuf_batch __user *ub
 		atomic64_add(changed, &vm->resolved);
 		kvmuf_wake_resolved(vm);
 	}
+	trace_kvmuf_resolve(vm->kvm, op == KVMUF_OP_SET_MISSING ? KVMUF_TRACE_SET_MISSING :
+			    KVMUF_TRACE_RESOLVE, changed, unchanged, busy, ret);
 	if (put_user(changed, &ubatch->changed) || put_user(unchanged, &ubatch->unchanged) ||
 	    put_user(busy, &ubatch->busy))
 		ret = ret ? ret : -EFAULT;
@@ -407,6 +410,7 @@ long kvmuf_ioctl_resolve_copy(struct kvmuf_vm *vm, struct kvmuf_copy_batch __use
 	atomic64_add(changed, &vm->resolved);
 	/* Also when nothing changed: the consumer may have made room in a ring. */
 	kvmuf_wake_resolved(vm);
+	trace_kvmuf_resolve(vm->kvm, KVMUF_TRACE_RESOLVE_COPY, changed, unchanged, busy, ret);
 	if (put_user(changed, &ubatch->changed) || put_user(unchanged, &ubatch->unchanged) ||
 	    put_user(busy, &ubatch->busy))
 		ret = ret ? ret : -EFAULT;

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * The producer side of a kvm-userfault ring (layout and ordering rules are documented in
- * include/uapi/linux/kvm_userfault.h). Header-only so the host unit tests compile the
+ * include/uapi/kvmuf/kvm_userfault.h). Header-only so the host unit tests compile the
  * very same code against a userspace consumer (tests/unit/kshim.h supplies the barriers).
  *
  * The header and entries live in memory userspace maps read/write: the kernel never

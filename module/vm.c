@@ -20,6 +20,7 @@
 #include <linux/jump_label.h>
 #include <linux/log2.h>
 #include <linux/module.h>
+#include <linux/seq_file.h>
 #include <linux/slab.h>
 #include <linux/vmalloc.h>
 #include <linux/workqueue.h>
@@ -576,6 +577,8 @@ static u64 kvmuf_vm_stat(struct kvmuf_vm *vm, enum kvmuf_vcpu_stat i)
 
 void kvmuf_vm_stats(struct kvmuf_vm *vm, struct kvmuf_stats *st)
 {
+	unsigned int i;
+
 	memset(st, 0, sizeof(*st));
 	st->faults = kvmuf_vm_stat(vm, KVMUF_STAT_FAULTS);
 	st->deduped = kvmuf_vm_stat(vm, KVMUF_STAT_DEDUPED);
@@ -589,6 +592,8 @@ void kvmuf_vm_stats(struct kvmuf_vm *vm, struct kvmuf_stats *st)
 	st->continued = kvmuf_vm_stat(vm, KVMUF_STAT_CONTINUED);
 	st->clamped = kvmuf_vm_stat(vm, KVMUF_STAT_CLAMPED);
 	st->recoveries_skipped = atomic64_read(&vm->recoveries_skipped);
+	for (i = 0; i < KVMUF_PARK_HIST_BUCKETS; i++)
+		st->park_hist[i] = kvmuf_vm_stat(vm, KVMUF_STAT_PARK_HIST + i);
 }
 
 void kvmuf_vm_info(struct kvmuf_vm *vm, struct kvmuf_info *info)
@@ -610,6 +615,20 @@ void kvmuf_vm_info(struct kvmuf_vm *vm, struct kvmuf_info *info)
 	info->exits = st.exits;
 	info->resolved = st.resolved;
 	info->ring_waits = st.ring_waits;
+}
+
+/* Every state, attached or orphaned, one line each (debugfs; introspect.c). */
+void kvmuf_vms_show(struct seq_file *m)
+{
+	struct kvmuf_vm *vm;
+	int bkt;
+
+	mutex_lock(&kvmuf_vms_lock);
+	hash_for_each(kvmuf_vms, bkt, vm, hnode) {
+		seq_puts(m, "kvm-userfault");
+		kvmuf_vm_show(m, vm, false);
+	}
+	mutex_unlock(&kvmuf_vms_lock);
 }
 
 /* Module exit: every state holds a module reference, so none is left. */

@@ -13,6 +13,8 @@
 #include <linux/module.h>
 #include <linux/uaccess.h>
 
+#include <linux/seq_file.h>
+
 #include "kvmuf.h"
 
 static long kvmuf_waiter_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
@@ -48,12 +50,19 @@ static int kvmuf_waiter_release(struct inode *inode, struct file *file)
 	return 0;
 }
 
+static void kvmuf_waiter_show_fdinfo(struct seq_file *m, struct file *file)
+{
+	seq_puts(m, "kvmuf-fd:\twaiter\n");
+	kvmuf_vm_show(m, file->private_data, true);
+}
+
 static const struct file_operations kvmuf_waiter_fops = {
 	.owner		= THIS_MODULE,
 	.unlocked_ioctl	= kvmuf_waiter_ioctl,
 	.compat_ioctl	= compat_ptr_ioctl,
 	.release	= kvmuf_waiter_release,
 	.llseek		= noop_llseek,
+	.show_fdinfo	= kvmuf_waiter_show_fdinfo,
 };
 
 int kvmuf_vm_waiter_fd(struct kvmuf_vm *vm)

@@ -17,7 +17,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <linux/kvm_userfault.h>
+#include <kvmuf/kvm_userfault.h>
 
 #include "check.h"
 

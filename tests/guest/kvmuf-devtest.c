@@ -11,7 +11,7 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
-#include <linux/kvm_userfault.h>
+#include <kvmuf/kvm_userfault.h>
 
 #include "check.h"
 

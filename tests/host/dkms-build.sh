@@ -13,11 +13,13 @@ kver=$(ls -d /usr/src/linux-headers-6.1.0-*-amd64 2>/dev/null | sed 's|.*/linux-
 
 name=$(sed -n 's/^PACKAGE_NAME="\(.*\)"/\1/p' "$top/dkms.conf")
 ver=$(sed -n 's/^PACKAGE_VERSION="\(.*\)"/\1/p' "$top/dkms.conf")
+[ "$ver" = "$(cat "$top/VERSION")" ] ||
+	{ echo "FAIL: dkms.conf says $ver, VERSION says $(cat "$top/VERSION")"; exit 1; }
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 src=$tmp/src/$name-$ver
 mkdir -p "$src" "$tmp/tree"
-(cd "$top" && cp -r --parents dkms.conf Kbuild module include "$src/")
+(cd "$top" && cp -r --parents dkms.conf VERSION Kbuild module include dist "$src/")
 
 dk() { dkms "$@" --dkmstree "$tmp/tree" --sourcetree "$tmp/src" -m "$name" -v "$ver"; }
 dk add >"$tmp/log" 2>&1 || { cat "$tmp/log"; exit 1; }

@@ -124,7 +124,7 @@ static inline long atomic_long_fetch_andnot_release(long i, atomic_long_t *v)
 #define BITMAP_FIRST_WORD_MASK(start)	(~0UL << ((start) & (BITS_PER_LONG - 1)))
 #define BITMAP_LAST_WORD_MASK(nbits)	(~0UL >> (-(nbits) & (BITS_PER_LONG - 1)))
 
-#include <linux/kvm_userfault.h>
+#include <kvmuf/kvm_userfault.h>
 
 #include "ring.h"
 #include "ranges.h"

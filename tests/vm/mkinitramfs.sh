@@ -43,6 +43,15 @@ for dir in "$@"; do
 		esac
 	done
 done
+# Dynamically linked programs (kvmuf-ctl: libkmod is shared only) get their libraries.
+for f in "$root"/tests/*; do
+	file -L "$f" | grep -q 'dynamically linked' || continue
+	ldd "$f" | awk '/=> \//{print $3} /^[[:space:]]*\/.*ld-linux/{print $1}' |
+		while read -r lib; do
+			mkdir -p "$root$(dirname "$lib")"
+			cp -L "$lib" "$root$lib"
+		done
+done
 grep -v '^#' "$suite" | while read -r t; do
 	[ -z "$t" ] || [ -x "$root/tests/$t" ] ||
 		{ echo "mkinitramfs: test '$t' listed in $suite has no executable" >&2; exit 1; }

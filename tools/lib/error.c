@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /*
  * Error text, with what each errno means for /dev/kvm-userfault (see the error list in
- * include/uapi/linux/kvm_userfault.h).
+ * include/uapi/kvmuf/kvm_userfault.h).
  */
 #include <errno.h>
 #include <limits.h>

@@ -121,6 +121,15 @@ static int kvmuf_ioctl(const struct kvmuf *k, unsigned long req, void *arg)
 	return ret < 0 ? -errno : ret;
 }
 
+#define KVMUF_STR2(x)	#x
+#define KVMUF_STR(x)	KVMUF_STR2(x)
+
+KVMUF_PUBLIC const char *kvmuf_library_version(void)
+{
+	return KVMUF_STR(KVMUF_LIB_VERSION_MAJOR) "." KVMUF_STR(KVMUF_LIB_VERSION_MINOR) "."
+	       KVMUF_STR(KVMUF_LIB_VERSION_PATCH);
+}
+
 KVMUF_PUBLIC int kvmuf_api_version(struct kvmuf *k)
 {
 	return kvmuf_ioctl(k, KVMUF_GET_API_VERSION, NULL);

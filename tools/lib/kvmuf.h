@@ -3,7 +3,7 @@
  * libkvmuf: userspace side of /dev/kvm-userfault, for VMMs and paging daemons.
  *
  * The ABI (ioctls, structs, ring layout, memory ordering) is documented in
- * <linux/kvm_userfault.h>; this library only wraps it:
+ * <kvmuf/kvm_userfault.h>; this library only wraps it:
  *
  *   VMM                                          daemon
  *   kvmuf_open(&k)
@@ -32,7 +32,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <linux/kvm_userfault.h>
+#include <kvmuf/kvm_userfault.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -44,9 +44,13 @@ extern "C" {
 #define KVMUF_PUBLIC
 #endif
 
-/* Library version (the shared object is libkvmuf.so.1). */
+/*
+ * Library version (the shared object is libkvmuf.so.MAJOR): the header's, at build time;
+ * kvmuf_library_version() gives the one actually linked, "MAJOR.MINOR.PATCH".
+ */
 #define KVMUF_LIB_VERSION_MAJOR	1
-#define KVMUF_LIB_VERSION_MINOR	0
+#define KVMUF_LIB_VERSION_MINOR	1
+#define KVMUF_LIB_VERSION_PATCH	0
 
 /* Path of the device node opened by kvmuf_open(). */
 #define KVMUF_DEVICE_PATH	"/dev/" KVMUF_DEVICE_NAME
@@ -77,6 +81,8 @@ KVMUF_PUBLIC void kvmuf_close(struct kvmuf *k);
 KVMUF_PUBLIC int kvmuf_fd(const struct kvmuf *k);
 
 /* ---- ioctls ------------------------------------------------------------------ */
+
+KVMUF_PUBLIC const char *kvmuf_library_version(void);
 
 /* KVMUF_GET_API_VERSION: the module's KVMUF_API_VERSION (>= 1), or -errno. */
 KVMUF_PUBLIC int kvmuf_api_version(struct kvmuf *k);

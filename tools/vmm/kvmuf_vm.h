@@ -29,7 +29,7 @@
 #include <linux/kvm.h>
 
 /*
- * Also defined by <linux/kvm_userfault.h>, spelled exactly the same, so
+ * Also defined by <kvmuf/kvm_userfault.h>, spelled exactly the same, so
  * that a file including both headers (in either order) sees one identical
  * definition.
  */

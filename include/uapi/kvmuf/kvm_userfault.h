@@ -189,6 +189,8 @@ struct kvmuf_info {
 	__u64 reserved[5];
 };
 
+#define KVMUF_PARK_HIST_BUCKETS	16
+
 /*
  * KVMUF_GET_STATS: every counter of an attached fd, cumulative since attach. Times are
  * sums over all parks, in ns of CLOCK_MONOTONIC: divide by `parks` for a mean.
@@ -208,7 +210,12 @@ struct kvmuf_stats {
 				 * 2 MiB (1 GiB) frame was missing */
 	__u64 recoveries_skipped; /* in-place huge-page recoveries of a memslot skipped
 				   * because GFNs of it were missing (7.2) */
-	__u64 reserved[20];
+	/*
+	 * Parks by how long they lasted, powers of two of microseconds: [0] under 1 us,
+	 * [i] from 2^(i-1) to 2^i us, [KVMUF_PARK_HIST_BUCKETS - 1] 2^14 us (16 ms) and more.
+	 */
+	__u64 park_hist[KVMUF_PARK_HIST_BUCKETS];
+	__u64 reserved[4];
 };
 
 /*
