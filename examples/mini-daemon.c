@@ -24,7 +24,7 @@
 static int listen_on(const char *path)
 {
 	struct sockaddr_un a = { .sun_family = AF_UNIX };
-	int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	int s = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);	/* as kvmuf-vmm */
 
 	snprintf(a.sun_path, sizeof(a.sun_path), "%s", path);
 	unlink(path);

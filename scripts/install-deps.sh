@@ -11,6 +11,8 @@ pkgs=(
 	qemu-system-x86 busybox-static cpio xz-utils zstd file                    # the harness
 	dkms                                                                       # dkms-build test
 	bsdextrautils gnuplot-nox                                                  # column(1), bench plot
+	libkmod-dev zlib1g-dev pkg-config                                          # kvmuf-ctl
+	man-db groff-base                                                          # man page checks
 )
 # The newest 6.1 headers package: the DKMS test builds against it, installed as a user would.
 hdr=$(apt-cache pkgnames linux-headers-6.1.0- | grep -E '^linux-headers-6\.1\.0-[0-9]+-amd64$' | sort -V | tail -n 1)

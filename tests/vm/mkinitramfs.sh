@@ -19,6 +19,7 @@ busybox=$(command -v busybox || true)
 	{ echo "mkinitramfs: need a static busybox (apt-get install busybox-static)" >&2; exit 1; }
 
 root=$(mktemp -d)
+chmod 0755 "$root"	# the guest's /: non-root tests must get through it
 trap 'rm -rf "$root"' EXIT
 mkdir -p "$root"/{bin,sbin,dev,proc,sys,tmp,lib/kvmuf-kmods,tests}
 cp "$busybox" "$root/bin/busybox"

@@ -1,4 +1,5 @@
 #!/bin/sh
+# (Not named kvmuf-ctl: the harness installs tests and programs side by side.)
 # kvmuf-ctl on a kernel that can run the module: doctor finds nothing stopping it; load
 # (libkmod) prints the module's layout line; status shows the module, then a VM being
 # restored with its counters and park-latency histogram (debugfs); the daemon's device
@@ -13,7 +14,7 @@ dpid='' vpid=''
 grep -q ' /sys/kernel/debug ' /proc/mounts || mount -t debugfs none /sys/kernel/debug
 grep -q ' /sys/kernel/tracing ' /proc/mounts || mount -t tracefs none /sys/kernel/tracing
 
-kvmuf-ctl doctor >"$tmp/doctor" 2>&1 || { cat "$tmp/doctor"; fail "doctor found a FAIL here"; }
+timeout 60 kvmuf-ctl doctor >"$tmp/doctor" 2>&1 || { cat "$tmp/doctor"; fail "doctor found a FAIL here"; }
 grep -q '^OK   btf  ' "$tmp/doctor" || { cat "$tmp/doctor"; fail "doctor: no BTF line"; }
 echo "doctor: $(grep -c '' "$tmp/doctor") lines; $(tail -n 1 "$tmp/doctor")"
 
@@ -71,11 +72,17 @@ for dev in /dev/kvm-userfault /dev/kvm /dev/userfaultfd; do
 	[ -c $dev ] || continue
 	chgrp 36 $dev && chmod 0660 $dev || fail "cannot set up $dev"
 done
-kvmuf-mksnap -o "$tmp/full" -n 256 >/dev/null || fail "kvmuf-mksnap"
-chmod 0755 "$tmp" && chmod 0644 "$tmp/full"
-su -s /bin/sh vmuser -c "id; kvmuf-daemon -q -l $tmp/usock -f $tmp/full & \
-	timeout -s KILL 60 kvmuf-vmm -q -v 1 -b 1M -u park -D $tmp/usock -S $tmp/full" \
-	>"$tmp/user.out" 2>&1 || { cat "$tmp/user.out"; fail "the restore as a kvm-group user failed"; }
+u=$tmp/user
+mkdir -p "$u" && chmod 0755 "$tmp" && chown 1000:1000 "$u" || fail "user directory"
+kvmuf-mksnap -o "$u/full" -n 256 >/dev/null && chmod 0644 "$u/full" || fail "kvmuf-mksnap"
+cat >"$u/run.sh" <<EOS
+id
+kvmuf-daemon -q -l $u/sock -f $u/full &
+i=0; while [ ! -S $u/sock ] && [ \$i -lt 50 ]; do sleep 0.1; i=\$((i + 1)); done
+timeout -s KILL 60 kvmuf-vmm -q -v 1 -b 1M -u park -D $u/sock -S $u/full
+EOS
+su -s /bin/sh vmuser "$u/run.sh" >"$tmp/user.out" 2>&1 ||
+	{ cat "$tmp/user.out"; fail "the restore as a kvm-group user failed"; }
 grep -q 'uid=1000' "$tmp/user.out" || { cat "$tmp/user.out"; fail "did not run as uid 1000"; }
 echo "  as $(head -n 1 "$tmp/user.out" | cut -d' ' -f1-3): restore done"
 
