@@ -29,7 +29,7 @@ UAPI_CFLAGS := -I$(CURDIR)/include/uapi
 export UAPI_CFLAGS
 GUEST_CFLAGS := -std=c11 -O2 -g -Wall -Wextra -Werror -static $(UAPI_CFLAGS)
 
-.PHONY: all module tools guest kernels stock-modules check check-host check-vm demo install \
+.PHONY: all module tools guest kernels stock-modules check check-host check-vm demo install man \
 	bench dkms-check clean
 
 all: tools
@@ -74,6 +74,16 @@ guest: tools
 
 kernels:
 	scripts/fetch-kernels.sh $(LINES)
+
+# The tools' man pages from their --help (help2man); kvmuf-ctl.8 and the library's and
+# the device's pages are written by hand.
+MAN_TOOLS := vmm/kvmuf-vmm daemon/kvmuf-daemon daemon/kvmuf-mksnap bench/kvmuf-bench
+man: tools
+	for t in $(MAN_TOOLS); do \
+		help2man --no-info --section=1 --source=kvm-userfault \
+			--version-string="$$(cat VERSION)" -n "$$(sed -n 1p man/$${t#*/}.name)" \
+			-o man/$${t#*/}.1 tools/$$t || exit; \
+	done
 
 PREFIX		?= /usr/local
 BINDIR		?= $(PREFIX)/bin

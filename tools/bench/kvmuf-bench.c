@@ -26,7 +26,7 @@
  * per-vCPU counters over each run (exits, stage-2 faults taken and fixed, ...:
  * bench_kvmstats.c) go in a second table and the JSON.
  *
- * Exit status: 0 ok, 1 a run or a check failed, 2 bad arguments, 77 /dev/kvm
+ * Exit status: 0 ok, 1 a run or a check failed, 2 bad arguments, 3 /dev/kvm
  * missing or unusable (or no requested mode can run here).
  */
 #define _GNU_SOURCE
@@ -50,7 +50,7 @@
 #include "cli.h"
 
 #define EXIT_USAGE	2
-#define EXIT_SKIP	77
+#define EXIT_SKIP	CLI_EXIT_UNAVAILABLE	/* this machine cannot run it */
 #define DEFAULT_SEED	0x6b766d7566ULL	/* "kvmuf", as kvmuf-vmm */
 #define DEFAULT_BYTES	(64ULL << 20)
 #define DEFAULT_REPS	3
@@ -149,10 +149,13 @@ static void usage(FILE *f)
 "  -t SEC      abort (exit 1) if one run takes longer than SEC s (default %d; 0: never)\n"
 "  -q          quiet: no progress line on stderr\n"
 "  -h          this help\n"
+"  -V          the version\n"
+"Long names: --modes --vcpus --bytes --reps --backing --thp --read --one-uffd --readers\n"
+"--delay-us --busy-poll --pwrite --keep-vm --cpus --timeout --quiet --help --version\n"
 "Latency: kvmuf modes from the fault (ring entry time_ns) to the end of the resolve\n"
 "ioctl; uffd modes from the handler's read() to the end of UFFDIO_COPY/CONTINUE\n"
 "(userfaultfd gives no fault timestamp).\n"
-"exit status: 0 ok, 1 a run or a check failed, 2 bad arguments, 77 /dev/kvm missing or\n"
+"exit status: 0 ok, 1 a run or a check failed, 2 bad arguments, 3 /dev/kvm missing or\n"
 "unusable, or none of the requested modes can run here\n",
 		DEFAULT_REPS, DEFAULT_TIMEOUT);
 }
@@ -262,6 +265,23 @@ static void parse_args(int argc, char **argv, struct bench_opts *o)
 		{ "dat",      required_argument, NULL, OPT_DAT },
 		{ "baseline", required_argument, NULL, OPT_BASELINE },
 		{ "help",     no_argument,       NULL, 'h' },
+		{ "version",  no_argument,       NULL, 'V' },
+		{ "modes",    required_argument, NULL, 'm' },
+		{ "vcpus",    required_argument, NULL, 'v' },
+		{ "bytes",    required_argument, NULL, 'b' },
+		{ "reps",     required_argument, NULL, 'n' },
+		{ "backing",  required_argument, NULL, 's' },
+		{ "thp",      required_argument, NULL, 'H' },
+		{ "read",     no_argument,       NULL, 'R' },
+		{ "one-uffd", no_argument,       NULL, 'a' },
+		{ "readers",  required_argument, NULL, 'r' },
+		{ "delay-us", required_argument, NULL, 'd' },
+		{ "busy-poll", no_argument,      NULL, 'p' },
+		{ "pwrite",   no_argument,       NULL, 'W' },
+		{ "keep-vm",  no_argument,       NULL, 'K' },
+		{ "cpus",     required_argument, NULL, 'c' },
+		{ "timeout",  required_argument, NULL, 't' },
+		{ "quiet",    no_argument,       NULL, 'q' },
 		{ NULL, 0, NULL, 0 },
 	};
 	uint64_t v, maxv = 0;
@@ -278,7 +298,7 @@ static void parse_args(int argc, char **argv, struct bench_opts *o)
 		.timeout_s = DEFAULT_TIMEOUT,
 		.seed = DEFAULT_SEED,
 	};
-	while ((c = getopt_long(argc, argv, "m:v:b:n:s:H:Rar:d:pWKc:t:qh", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "m:v:b:n:s:H:Rar:d:pWKc:t:qhV", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'm': parse_modes(optarg, &o->modes); break;
 		case 'v': parse_vcpus(optarg, o); break;
@@ -336,7 +356,8 @@ static void parse_args(int argc, char **argv, struct bench_opts *o)
 		case OPT_DAT: o->dat_path = optarg; break;
 		case OPT_BASELINE: o->baseline_path = optarg; break;
 		case 'h': usage(stdout); exit(0);
-		default:  fprintf(stderr, "(" PROG " -h for help)\n"); exit(EXIT_USAGE);
+		case 'V': cli_print_version(PROG); exit(0);
+		default:  usage(stderr); exit(EXIT_USAGE);
 		}
 	}
 	if (optind < argc)
@@ -990,7 +1011,7 @@ int main(int argc, char **argv)
 	b.pages_per_vcpu = o->bytes_per_vcpu / KVMUF_PAGE_SIZE;
 
 	if (kvm_usable(why, sizeof(why)) < 0) {
-		printf(PROG ": SKIP: %s\n", why);
+		printf(PROG ": cannot run here: %s\n", why);
 		return EXIT_SKIP;
 	}
 	if (o->baseline_path) {
@@ -1012,7 +1033,7 @@ int main(int argc, char **argv)
 	for (int m = 0; m < NR_MODES; m++)
 		nmodes += (o->modes & (1u << m)) && !b.skip_why[m];
 	if (!nmodes) {
-		printf(PROG ": SKIP: none of the requested modes can run here\n");
+		printf(PROG ": cannot run here: none of the requested modes can run here\n");
 		return EXIT_SKIP;
 	}
 	for (unsigned int i = 0; i < o->nr_vcounts; i++)

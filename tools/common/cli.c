@@ -69,3 +69,8 @@ void cli_bad_usage(const char *prog, void (*usage)(FILE *f), int code, const cha
 	usage(stderr);
 	exit(code);
 }
+
+void cli_print_version(const char *prog)
+{
+	printf("%s %s\n", prog, KVMUF_TOOLS_VERSION);
+}

@@ -4,6 +4,8 @@
 CC      ?= gcc
 CFLAGS  ?= -O2 -g
 override CFLAGS += -std=c11 -Wall -Wextra -Werror
+# The project's one version (the file VERSION): what every tool's --version prints.
+override CFLAGS += -DKVMUF_TOOLS_VERSION='"$(shell cat $(dir $(lastword $(MAKEFILE_LIST)))../../VERSION)"'
 LDLIBS  += -pthread
 
 SAN_FLAGS :=

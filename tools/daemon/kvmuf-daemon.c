@@ -15,6 +15,7 @@
 #define _GNU_SOURCE
 #include <ctype.h>
 #include <errno.h>
+#include <getopt.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -60,18 +61,22 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: " PROG " -l SOCKET -f SNAPSHOT [-t THREADS] [-p POLL_MS | -B] [-d USEC] [-w SECONDS] [-q]\n"
-		"  -l SOCKET    unix socket to listen on (SOCK_SEQPACKET); one VMM connects and\n"
-		"               hands over its attached /dev/kvm-userfault fd (and guest memfd)\n"
-		"  -f SNAPSHOT  snapshot image to serve pages from (made by kvmuf-mksnap)\n"
-		"  -t THREADS   worker threads; worker w drains rings r with r %% THREADS == w\n"
-		"               (default %d, at most one per ring)\n"
-		"  -p POLL_MS   idle sleep of a worker in poll(), 1..1000 ms (default %d)\n"
-		"  -B           busy-poll: workers spin on their rings, never sleep (a CPU each;\n"
-		"               no wakeup between a fault and its worker)\n"
-		"  -d USEC     artificial fetch delay per page, as demand_paging_test -d (default 0)\n"
-		"  -w SECONDS   give up if no VMM connects within SECONDS (default: wait forever)\n"
-		"  -q           quiet: print only the summary line\n"
-		"  -h           this help\n"
+		"  -l, --listen SOCKET     unix socket to listen on (SOCK_SEQPACKET); one VMM\n"
+		"                          connects and hands over its attached /dev/kvm-userfault\n"
+		"                          fd (and guest memfd, userfaultfd)\n"
+		"  -f, --snapshot FILE     snapshot image to serve pages from (kvmuf-mksnap)\n"
+		"  -t, --threads THREADS   worker threads; worker w drains rings r with\n"
+		"                          r %% THREADS == w (default %d, at most one per ring)\n"
+		"  -p, --poll-ms MS        idle sleep of a worker in poll(), 1..1000 ms (default %d)\n"
+		"  -B, --busy-poll         workers spin on their rings, never sleep (a CPU each;\n"
+		"                          no wakeup between a fault and its worker)\n"
+		"  -d, --delay-us USEC     artificial fetch delay per page, as demand_paging_test -d\n"
+		"                          (default 0)\n"
+		"  -w, --accept-timeout S  give up if no VMM connects within S seconds (default:\n"
+		"                          wait forever)\n"
+		"  -q, --quiet             print only the summary line\n"
+		"  -h, --help              this help\n"
+		"  -V, --version           the version\n"
 		"Serves until the VMM closes the socket, the VM goes away, or SIGTERM/SIGINT;\n"
 		"then prints one summary line on stdout.\n"
 		"exit status: 0 no duplicates, out-of-range faults or errors; 1 otherwise or setup\n"
@@ -119,7 +124,21 @@ static void parse_args(int argc, char **argv)
 		.threads = DEFAULT_THREADS,
 		.poll_ms = DEFAULT_POLL_MS,
 	};
-	while ((c = getopt(argc, argv, "l:f:t:p:Bd:w:qh")) != -1) {
+	static const struct option longopts[] = {
+		{ "listen", required_argument, NULL, 'l' },
+		{ "snapshot", required_argument, NULL, 'f' },
+		{ "threads", required_argument, NULL, 't' },
+		{ "poll-ms", required_argument, NULL, 'p' },
+		{ "busy-poll", no_argument, NULL, 'B' },
+		{ "delay-us", required_argument, NULL, 'd' },
+		{ "accept-timeout", required_argument, NULL, 'w' },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+
+	while ((c = getopt_long(argc, argv, "l:f:t:p:Bd:w:qhV", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'l': opt.sock_path = optarg; break;
 		case 'f': opt.snap_path = optarg; break;
@@ -146,6 +165,7 @@ static void parse_args(int argc, char **argv)
 		case 'B': opt.busy_poll = 1; break;
 		case 'q': opt.quiet = 1; break;
 		case 'h': usage(stdout); exit(0);
+		case 'V': cli_print_version(PROG); exit(0);
 		default:  usage(stderr); exit(EXIT_USAGE);
 		}
 	}

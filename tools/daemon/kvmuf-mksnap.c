@@ -1,12 +1,13 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * kvmuf-mksnap - write a memory snapshot image for kvmuf-daemon (format and
- * page pattern: snapshot.h), or check one with -V.
+ * page pattern: snapshot.h), or check one with -C.
  *
- * Exit status: 0 ok, 1 failure (or -V found a bad page), 2 bad arguments.
+ * Exit status: 0 ok, 1 failure (or -C found a bad page), 2 bad arguments.
  */
 #define _GNU_SOURCE
 #include <ctype.h>
+#include <getopt.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -26,14 +27,15 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: " PROG " -o FILE -n PAGES [-g BASE_GFN] [-s SEED]\n"
-		"       " PROG " -V FILE\n"
-		"  -o FILE      snapshot to write (truncated): a 4 KiB header, then PAGES pages\n"
-		"  -n PAGES     number of 4 KiB pages, > 0\n"
-		"  -g BASE_GFN  GFN of the first page, hex or decimal (default 0x%llx, the\n"
-		"               first page of kvmuf-vmm's test memory)\n"
-		"  -s SEED      64-bit hex seed (default 0x%llx, kvmuf-vmm's default)\n"
-		"  -V FILE      check every page of an existing snapshot against the pattern\n"
-		"  -h           this help\n"
+		"       " PROG " -C FILE\n"
+		"  -o, --output FILE     snapshot to write (truncated): a 4 KiB header, then PAGES pages\n"
+		"  -n, --pages PAGES     number of 4 KiB pages, > 0\n"
+		"  -g, --base-gfn GFN    GFN of the first page, hex or decimal (default 0x%llx,\n"
+		"                        the first page of kvmuf-vmm's test memory)\n"
+		"  -s, --seed SEED       64-bit hex seed (default 0x%llx, kvmuf-vmm's default)\n"
+		"  -C, --check FILE      check every page of an existing snapshot against the pattern\n"
+		"  -h, --help            this help\n"
+		"  -V, --version         the version\n"
 		"Page i holds gfn = BASE_GFN + i: its first u64 is gpa ^ SEED (gpa = gfn << 12,\n"
 		"what kvmuf-vmm -c checks), every other u64 a function of (gpa, offset, SEED).\n",
 		DEFAULT_GFN, DEFAULT_SEED);
@@ -86,7 +88,18 @@ int main(int argc, char **argv)
 	char msg[160];
 	int c, have_n = 0;
 
-	while ((c = getopt(argc, argv, "o:n:g:s:V:h")) != -1) {
+	static const struct option longopts[] = {
+		{ "output", required_argument, NULL, 'o' },
+		{ "pages", required_argument, NULL, 'n' },
+		{ "base-gfn", required_argument, NULL, 'g' },
+		{ "seed", required_argument, NULL, 's' },
+		{ "check", required_argument, NULL, 'C' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+
+	while ((c = getopt_long(argc, argv, "o:n:g:s:C:hV", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'o': out = optarg; break;
 		case 'n':
@@ -102,8 +115,9 @@ int main(int argc, char **argv)
 			if (cli_parse_range(optarg, 16, 0, UINT64_MAX, &seed) < 0)
 				bad_usage("-s: need a 64-bit hex value");
 			break;
-		case 'V': check = optarg; break;
+		case 'C': check = optarg; break;
 		case 'h': usage(stdout); return 0;
+		case 'V': cli_print_version(PROG); return 0;
 		default:  usage(stderr); return EXIT_USAGE;
 		}
 	}
@@ -111,7 +125,7 @@ int main(int argc, char **argv)
 		bad_usage("unexpected argument '%s'", argv[optind]);
 	if (check) {
 		if (out || have_n)
-			bad_usage("-V takes no other option");
+			bad_usage("-C takes no other option");
 		return verify(check);
 	}
 	if (!out || !have_n)

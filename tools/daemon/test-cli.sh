@@ -1,7 +1,7 @@
 #!/bin/sh
 # SPDX-License-Identifier: GPL-2.0
 # test-cli.sh MKSNAP DAEMON: the kvmuf-mksnap and kvmuf-daemon command lines on real
-# files, no /dev/kvm-userfault needed. kvmuf-mksnap -V must accept a fresh snapshot and
+# files, no /dev/kvm-userfault needed. kvmuf-mksnap -C must accept a fresh snapshot and
 # catch a zero page, a page of another GFN and one flipped byte; both programs must
 # refuse bad arguments (exit 2) and bad files (exit 1).
 set -u
@@ -14,26 +14,26 @@ page() { echo $((4096 + ($1) * 4096)); }	# file offset of data page N
 expect 0 "wrote .*: 1024 pages \(4.0 MiB\) from gfn 0x100000, seed 0x1234abcd" \
 	"$mksnap" -o "$snap" -n 1024 -g 0x100000 -s 1234abcd
 [ "$(stat -c %s "$snap")" -eq $((4096 + 1024 * 4096)) ] || fail "snapshot size"
-expect 0 "1024 pages from gfn 0x100000, seed 0x1234abcd: OK" "$mksnap" -V "$snap"
+expect 0 "1024 pages from gfn 0x100000, seed 0x1234abcd: OK" "$mksnap" -C "$snap"
 # the first u64 of page 3 is gpa ^ seed = 0x100003000 ^ 0x1234abcd
 first=$(od -An -tx8 -j "$(page 3)" -N8 "$snap" | tr -d ' ')
 [ "$first" = "$(printf '%016x' $((0x100003000 ^ 0x1234abcd)))" ] || fail "page 3 starts with $first"
 
 cp "$snap" "$tmp/zero"
 dd if=/dev/zero of="$tmp/zero" bs=4096 seek=$((1 + 100)) count=1 conv=notrunc 2>/dev/null
-expect 1 "1 of 1024 pages bad, first gfn 0x100064 at offset 0 \(zero page\)" "$mksnap" -V "$tmp/zero"
+expect 1 "1 of 1024 pages bad, first gfn 0x100064 at offset 0 \(zero page\)" "$mksnap" -C "$tmp/zero"
 
 cp "$snap" "$tmp/moved"
 dd if="$snap" of="$tmp/moved" bs=4096 skip=$((1 + 11)) seek=$((1 + 10)) count=1 conv=notrunc 2>/dev/null
-expect 1 "first gfn 0x10000a at offset 0 \(the page of gfn 0x10000b\)" "$mksnap" -V "$tmp/moved"
+expect 1 "first gfn 0x10000a at offset 0 \(the page of gfn 0x10000b\)" "$mksnap" -C "$tmp/moved"
 
 cp "$snap" "$tmp/flip"
 printf '\377' | dd of="$tmp/flip" bs=1 seek=$(($(page 1023) + 4095)) count=1 conv=notrunc 2>/dev/null
-expect 1 "first gfn 0x1003ff at offset 4088 \(corrupt page" "$mksnap" -V "$tmp/flip"
+expect 1 "first gfn 0x1003ff at offset 4088 \(corrupt page" "$mksnap" -C "$tmp/flip"
 
 head -c $((4096 + 10 * 4096)) "$snap" >"$tmp/short"
-expect 1 "truncated" "$mksnap" -V "$tmp/short"
-expect 1 "No such file" "$mksnap" -V "$tmp/none"
+expect 1 "truncated" "$mksnap" -C "$tmp/short"
+expect 1 "No such file" "$mksnap" -C "$tmp/none"
 expect 1 "" "$mksnap" -o "$tmp/nodir/x" -n 1
 
 expect 2 "required" "$mksnap" -o "$tmp/x"

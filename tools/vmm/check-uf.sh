@@ -1,7 +1,7 @@
 #!/bin/sh
 # SPDX-License-Identifier: GPL-2.0
 # check-uf.sh VMM MKSNAP: kvmuf-vmm's kvm-userfault and snapshot options on a host
-# without /dev/kvm-userfault: -u exits 77 with the SKIP line, bad combinations exit 2,
+# without /dev/kvm-userfault: -u exits 3 saying it cannot run here, bad combinations exit 2,
 # and (with a usable /dev/kvm) -S catches guest memory that differs from the snapshot.
 set -u
 vmm=$1 mksnap=$2
@@ -12,16 +12,16 @@ snap=$tmp/snap
 kvm=0
 [ -r /dev/kvm ] && [ -w /dev/kvm ] && kvm=1
 
-# No /dev/kvm-userfault here: every -u run is a SKIP (77), before any daemon contact.
+# No /dev/kvm-userfault here: every -u run exits 3 (cannot run here), before any daemon contact.
 if [ -e /dev/kvm-userfault ]; then
 	echo "check-uf: /dev/kvm-userfault exists: the SKIP checks do not apply"
 elif [ $kvm -eq 1 ]; then
-	expect 77 "^kvmuf-vmm: SKIP: /dev/kvm-userfault: " "$vmm" -v 2 -b 1M -u park -S "$snap"
-	expect 77 "^kvmuf-vmm: SKIP: /dev/kvm-userfault: " "$vmm" -v 2 -b 1M -u exit -S "$snap" -m memfd
-	expect 77 "^kvmuf-vmm: SKIP: /dev/kvm-userfault: " "$vmm" -u park -D "$tmp/nosock"
-	expect 77 "^kvmuf-vmm: SKIP: /dev/kvm-userfault: " "$vmm" -u exit -D "$tmp/nosock" -R 16 -W 100
+	expect 3 "^kvmuf-vmm: cannot run here: /dev/kvm-userfault: " "$vmm" -v 2 -b 1M -u park -S "$snap"
+	expect 3 "^kvmuf-vmm: cannot run here: /dev/kvm-userfault: " "$vmm" -v 2 -b 1M -u exit -S "$snap" -m memfd
+	expect 3 "^kvmuf-vmm: cannot run here: /dev/kvm-userfault: " "$vmm" -u park -D "$tmp/nosock"
+	expect 3 "^kvmuf-vmm: cannot run here: /dev/kvm-userfault: " "$vmm" -u exit -D "$tmp/nosock" -R 16 -W 100
 else
-	expect 77 "^kvmuf-vmm: SKIP: /dev/kvm" "$vmm" -u park -S "$snap"
+	expect 3 "^kvmuf-vmm: cannot run here: /dev/kvm" "$vmm" -u park -S "$snap"
 fi
 
 # Bad combinations.

@@ -7,7 +7,7 @@
  * starts missing and is served by kvmuf-daemon (-D) or an in-process server
  * reading a snapshot (-S); see kvmuf_uf.h.
  *
- * Exit status: 0 success, 1 failure, 2 bad arguments, 77 /dev/kvm (or, with
+ * Exit status: 0 success, 1 failure, 2 bad arguments, 3 /dev/kvm (or, with
  * -u, /dev/kvm-userfault) missing.
  */
 #define _GNU_SOURCE
@@ -15,6 +15,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <getopt.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,7 +25,7 @@
 
 #define PROG		"kvmuf-vmm"
 #define EXIT_USAGE	2
-#define EXIT_SKIP	77
+#define EXIT_SKIP	CLI_EXIT_UNAVAILABLE	/* this machine cannot run it */
 #define MAX_VCPUS	4096		/* KVM's x86 limit */
 #define DEFAULT_SEED	0x6b766d7566ULL	/* "kvmuf" */
 #define DEFAULT_RING	256
@@ -90,7 +91,11 @@ static void usage(FILE *f)
 		"             test memory, as device emulation does, and checks them against -S\n"
 		"             (with -u they are still missing: the backstop must serve them)\n"
 		"  -h         this help\n"
-		"exit status: 0 ok, 1 failure, 2 bad arguments, 77 skipped (no /dev/kvm, or\n"
+		"  -V         the version\n"
+		"Long names: --vcpus --bytes --memory --thp --one-region --write --read --verify\n"
+		"--checksum --seed --quiet --userfault --module-only --ring-entries --no-vcpu-rings\n"
+		"--daemon --threads --delay-us --wait-ms --snapshot --prefetch-pages --help --version\n"
+		"exit status: 0 ok, 1 failure, 2 bad arguments, 3 cannot run here (no /dev/kvm, or\n"
 		"no /dev/kvm-userfault with -u)\n",
 		DEFAULT_SEED, DEFAULT_RING, DEFAULT_THREADS);
 }
@@ -122,7 +127,35 @@ static void parse_args(int argc, char **argv, struct options *o)
 		},
 	};
 
-	while ((c = getopt(argc, argv, "v:b:m:H:Owrcks:qu:MR:GD:T:d:W:S:P:h")) != -1) {
+	static const struct option longopts[] = {
+		{ "vcpus", required_argument, NULL, 'v' },
+		{ "bytes", required_argument, NULL, 'b' },
+		{ "memory", required_argument, NULL, 'm' },
+		{ "thp", required_argument, NULL, 'H' },
+		{ "one-region", no_argument, NULL, 'O' },
+		{ "write", no_argument, NULL, 'w' },
+		{ "read", no_argument, NULL, 'r' },
+		{ "verify", no_argument, NULL, 'c' },
+		{ "checksum", no_argument, NULL, 'k' },
+		{ "seed", required_argument, NULL, 's' },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "userfault", required_argument, NULL, 'u' },
+		{ "module-only", no_argument, NULL, 'M' },
+		{ "ring-entries", required_argument, NULL, 'R' },
+		{ "no-vcpu-rings", no_argument, NULL, 'G' },
+		{ "daemon", required_argument, NULL, 'D' },
+		{ "threads", required_argument, NULL, 'T' },
+		{ "delay-us", required_argument, NULL, 'd' },
+		{ "wait-ms", required_argument, NULL, 'W' },
+		{ "snapshot", required_argument, NULL, 'S' },
+		{ "prefetch-pages", required_argument, NULL, 'P' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+
+	while ((c = getopt_long(argc, argv, "v:b:m:H:Owrcks:qu:MR:GD:T:d:W:S:P:hV", longopts,
+				NULL)) != -1) {
 		switch (c) {
 		case 'v':
 			if (cli_parse_u64(optarg, 10, &v, &end) < 0 || *end ||
@@ -210,6 +243,7 @@ static void parse_args(int argc, char **argv, struct options *o)
 			o->vmm_reads = v;
 			break;
 		case 'h': usage(stdout); exit(0);
+		case 'V': cli_print_version(PROG); exit(0);
 		default:  usage(stderr); exit(EXIT_USAGE);
 		}
 	}
@@ -327,7 +361,7 @@ int main(int argc, char **argv)
 
 	ret = kvmuf_vm_create(&o.cfg, &vm);
 	if (ret == KVMUF_CREATE_NOKVM) {
-		printf(PROG ": SKIP: /dev/kvm: %s\n", strerror(errno));
+		printf(PROG ": cannot run here: /dev/kvm: %s\n", strerror(errno));
 		status = EXIT_SKIP;
 		goto out;
 	}
@@ -349,7 +383,7 @@ int main(int argc, char **argv)
 		o.uf.verbose = !o.quiet;
 		ret = kvmuf_uf_setup(vm, &o.uf, &uf);
 		if (ret == KVMUF_UF_SETUP_SKIP) {
-			printf(PROG ": SKIP: " KVMUF_DEVICE_PATH ": %s\n", strerror(errno));
+			printf(PROG ": cannot run here: " KVMUF_DEVICE_PATH ": %s\n", strerror(errno));
 			status = EXIT_SKIP;
 			goto out;
 		}

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Every user-facing tool follows the same conventions (tools/common/cli.h): --help and -h
+# print the usage on stdout and exit 0, --version and -V print "NAME VERSION" with the
+# project's one version (the file VERSION) and exit 0, an unknown option exits 2 with
+# the usage on stderr, and every short option also has a long name.
+set -uo pipefail
+top=$(cd "$(dirname "$0")/../.." && pwd)
+make -s -C "$top/tools" >/dev/null || { echo "FAIL: build"; exit 1; }
+ver=$(cat "$top/VERSION")
+fail() { echo "FAIL: $*"; exit 1; }
+for t in tools/ctl/kvmuf-ctl tools/vmm/kvmuf-vmm tools/daemon/kvmuf-daemon \
+	tools/daemon/kvmuf-mksnap tools/bench/kvmuf-bench; do
+	name=$(basename "$t")
+	bin=$top/$t
+	for h in --help -h; do
+		out=$("$bin" $h 2>/dev/null) || fail "$name $h: exit $?"
+		[[ $out == usage:* ]] || fail "$name $h: no usage on stdout"
+	done
+	for v in --version -V; do
+		out=$("$bin" $v 2>&1) || fail "$name $v: exit $?"
+		[[ $out == "$name $ver"* ]] || fail "$name $v: '$out', want '$name $ver'"
+	done
+	"$bin" --no-such-option >/dev/null 2>"$top/build/cli.err"; rc=$?
+	[ $rc -eq 2 ] && grep -q '^usage:' "$top/build/cli.err" ||
+		fail "$name --no-such-option: exit $rc, or no usage on stderr"
+	echo "ok   $name: --help, -h, --version ($ver), -V, bad option -> 2"
+done
+rm -f "$top/build/cli.err"
+echo "ok: five tools follow the conventions"
