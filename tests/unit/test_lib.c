@@ -133,7 +133,7 @@ static int fake_ioctl(unsigned long req, void *arg)
 			return fail(ENODEV);
 		st->parks = 7;
 		st->park_ns = 7000;
-		st->reserved[19] = 1;
+		st->reserved[3] = 1;
 		return 0;
 	}
 	case KVMUF_ATTACH: {
@@ -332,7 +332,7 @@ static void test_attach_and_rings(struct producer *p, struct kvmuf **kp)
 	CHECK(kvmuf_info(k, &info) == 0 && info.nr_rings == 4 &&
 	      info.flags == KVMUF_ATTACH_EXIT, "info");
 	CHECK(kvmuf_stats(k, &st) == 0 && st.parks == 7 && st.park_ns == 7000 &&
-	      st.reserved[19] == 1 && fake.last_req == KVMUF_GET_STATS, "stats");
+	      st.reserved[3] == 1 && fake.last_req == KVMUF_GET_STATS, "stats");
 	CHECK(kvmuf_vcpu_ring(k, 0) == 1 && kvmuf_vcpu_ring(k, 2) == 3 &&
 	      kvmuf_vcpu_ring(k, 3) == 0 && kvmuf_vcpu_ring(k, 1000) == 0, "vcpu -> ring");
 
