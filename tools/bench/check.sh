@@ -37,7 +37,8 @@ if [ $rc -eq 3 ]; then
 fi
 [ $rc -eq 0 ] || { show "$tmp/probe.out"; show "$tmp/probe.err"; fail "probe run exited $rc"; exit 1; }
 
-for bad in "-m bogus" "-v 0" "-v 1,x" "-b 1000" "-n 0" "-s tmpfs" "-r 0" "-d -1" "extra"; do
+for bad in "-m bogus" "-v 0" "-v 1,x" "-b 1000" "-n 0" "-s tmpfs" "-r 0" "-d -1" "extra" \
+	"--json /nonexistent/dir/out.json" "--dat /nonexistent/dir/out.dat"; do
 	# shellcheck disable=SC2086
 	run bad $bad
 	[ $rc -eq 2 ] && ok "bad arguments '$bad' -> 2" || fail "'$bad' exited $rc, expected 2"

@@ -257,6 +257,31 @@ static void parse_pinning(const char *arg, struct bench_opts *o)
 		bad_usage("-c: unexpected '%s'", rest);
 }
 
+/* path (if given) can be written: an existing writable file, or a writable directory. */
+static void check_writable(const char *path, const char *opt)
+{
+	char dir[4096];
+	char *slash;
+
+	if (!path)
+		return;
+	if (!access(path, F_OK)) {
+		if (access(path, W_OK))
+			bad_usage("%s %s: %s", opt, path, strerror(errno));
+		return;
+	}
+	snprintf(dir, sizeof(dir), "%s", path);
+	slash = strrchr(dir, '/');
+	if (!slash)
+		snprintf(dir, sizeof(dir), ".");
+	else if (slash == dir)
+		dir[1] = 0;
+	else
+		*slash = 0;
+	if (access(dir, W_OK | X_OK))
+		bad_usage("%s %s: cannot create it in %s: %s", opt, path, dir, strerror(errno));
+}
+
 static void parse_args(int argc, char **argv, struct bench_opts *o)
 {
 	enum { OPT_JSON = 256, OPT_DAT, OPT_BASELINE };
@@ -766,8 +791,11 @@ static void print_overheads(struct bench *b)
 		else
 			printf("hook overhead vs module not loaded: not computed at %u %s: none-attached did not run\n",
 			       o->vcpus[vi], v);
-		if (none->nok)
+		if (none->nok && !access("/sys/module/kvm_userfault", F_OK))
 			printf("module loaded, VM not attached vs not loaded: %.1f%% (none vs baseline none) at %u %s\n",
+			       (base / none->overall_rate - 1) * 100, o->vcpus[vi], v);
+		else if (none->nok)
+			printf("module not loaded in either run: %.1f%% (none vs baseline none, the drift between runs) at %u %s\n",
 			       (base / none->overall_rate - 1) * 100, o->vcpus[vi], v);
 	}
 }
@@ -1006,6 +1034,9 @@ int main(int argc, char **argv)
 	char why[256];
 
 	parse_args(argc, argv, o);
+	/* An output that cannot be written is a usage error now, not after the whole run. */
+	check_writable(o->json_path, "--json");
+	check_writable(o->dat_path, "--dat");
 	stderr_tty = isatty(STDERR_FILENO);
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	b.pages_per_vcpu = o->bytes_per_vcpu / KVMUF_PAGE_SIZE;
