@@ -12,6 +12,7 @@ pkgs=(
 	dkms                                                                       # dkms-build test
 	bsdextrautils gnuplot-nox                                                  # column(1), bench plot
 	libkmod-dev zlib1g-dev pkg-config                                          # kvmuf-ctl
+	libjson-c-dev python3-jsonschema                                           # bench JSON, schema
 	man-db groff-base                                                          # man page checks
 )
 # The newest 6.1 headers package: the DKMS test builds against it, installed as a user would.

@@ -245,6 +245,9 @@ struct host_info {
 };
 
 /* What --baseline read from an earlier run's JSON. */
+/* The JSON format written, and its version (tools/bench/kvmuf-bench.schema.json). */
+#define KVMUF_BENCH_FORMAT	"kvmuf-bench/2"
+
 struct baseline {
 	double rates[MAX_VCOUNTS];	/* `none` overall rate per -v entry; 0: absent */
 	char backing[16], access[16], kernel[128];

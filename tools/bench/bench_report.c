@@ -3,12 +3,14 @@
  * kvmuf-bench: summaries and reports (table, JSON, gnuplot .dat) and the
  * --baseline reader.
  *
- * JSON format "kvmuf-bench/1".  The file is valid JSON, laid out so that a
- * line-oriented reader (this tool's --baseline, grep, sed) needs no JSON
- * parser:
+ * JSON format KVMUF_BENCH_FORMAT ("kvmuf-bench/2"; its JSON Schema is
+ * tools/bench/kvmuf-bench.schema.json). The file is valid JSON, laid out so that
+ * grep and sed get far; this tool's --baseline parses it as JSON (json-c), so any
+ * re-indented copy reads the same. Version 2 differs from 1 in what the first "exits"
+ * of a result is (below):
  *
  *   {
- *   "format": "kvmuf-bench/1",
+ *   "format": "kvmuf-bench/2",
  *   "config": {...},                        one line: options and host
  *   "availability": {...},                  one line
  *   "skipped": [{"mode": M, "reason": R}, ...],      one line
@@ -38,7 +40,9 @@
 #include "bench.h"
 
 #include <errno.h>
+#include <json-c/json.h>
 #include <math.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -597,7 +601,7 @@ int report_json(struct bench *b, const char *path)
 		fprintf(stderr, PROG ": %s: %s\n", path, strerror(errno));
 		return -1;
 	}
-	fputs("{\n\"format\": \"kvmuf-bench/1\",\n", f);
+	fputs("{\n\"format\": \"" KVMUF_BENCH_FORMAT "\",\n", f);
 
 	fputs("\"config\": {\"method\": \"KVM selftest demand_paging_test\", \"modes\": [", f);
 	first = 1;
@@ -792,94 +796,81 @@ int report_dat(struct bench *b, const char *path)
 
 /* ---- --baseline ---- */
 
-/* The text after `"key": ` in s, or NULL. */
-static const char *json_after(const char *s, const char *key)
+/* A string member of obj, copied into out (truncated); "?" if absent. */
+static void jc_str(struct json_object *obj, const char *key, char *out, size_t len)
 {
-	char pat[64];
-	const char *p;
+	struct json_object *v;
 
-	snprintf(pat, sizeof(pat), "\"%s\": ", key);
-	p = strstr(s, pat);
-	return p ? p + strlen(pat) : NULL;
+	snprintf(out, len, "%s", json_object_object_get_ex(obj, key, &v) &&
+		 json_object_is_type(v, json_type_string) ? json_object_get_string(v) : "?");
 }
 
-/* A string value: copies at most len - 1 bytes (no escapes expected). */
-static int json_get_str(const char *s, const char *key, char *out, size_t len)
+/* A number member of obj (int or double); false if absent or null. */
+static bool jc_num(struct json_object *obj, const char *key, double *out)
 {
-	const char *p = json_after(s, key);
-	size_t i = 0;
+	struct json_object *v;
 
-	if (!p || *p != '"')
-		return -1;
-	for (p++; *p && *p != '"' && i + 1 < len; p++)
-		out[i++] = *p;
-	out[i] = '\0';
-	return 0;
+	if (!json_object_object_get_ex(obj, key, &v) ||
+	    !(json_object_is_type(v, json_type_double) || json_object_is_type(v, json_type_int)))
+		return false;
+	*out = json_object_get_double(v);
+	return true;
 }
 
-static int json_get_num(const char *s, const char *key, double *v)
-{
-	const char *p = json_after(s, key);
-	char *end;
-
-	if (!p)
-		return -1;
-	*v = strtod(p, &end);
-	return end == p ? -1 : 0;
-}
-
+/*
+ * The `none` rates of an earlier run's JSON, parsed as JSON (json-c): any layout,
+ * re-indented or not, of format KVMUF_BENCH_FORMAT or the older kvmuf-bench/1 (whose
+ * `none` figures mean the same).
+ */
 int baseline_read(const char *path, const unsigned int *vcpus, unsigned int n,
 		  struct baseline *base, char *err, size_t errlen)
 {
-	char *backing = base->backing, *access = base->access, *kernel = base->kernel;
-	double *rates = base->rates, bytes = 0;
-	FILE *f = fopen(path, "r");
-	char *line = NULL;
-	size_t cap = 0;
-	int have_format = 0, found = 0;
+	struct json_object *root, *fmt, *config, *results;
+	const char *format;
+	size_t nres;
+	int found = 0;
 
 	memset(base, 0, sizeof(*base));
-	strcpy(backing, "?");
-	strcpy(access, "?");
-	strcpy(kernel, "?");
-	if (!f) {
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+	root = json_object_from_file(path);
+	if (!root) {
+		snprintf(err, errlen, "%s: %s", path, json_util_get_last_err() ?: "not JSON");
 		return -1;
 	}
-	while (getline(&line, &cap, f) > 0) {
-		const char *p = line;
+	format = json_object_object_get_ex(root, "format", &fmt) ? json_object_get_string(fmt) : NULL;
+	if (!format || (strcmp(format, KVMUF_BENCH_FORMAT) && strcmp(format, "kvmuf-bench/1"))) {
+		snprintf(err, errlen, "%s: not a kvmuf-bench JSON file (format %s)", path,
+			 format ?: "missing");
+		json_object_put(root);
+		return -1;
+	}
+	if (json_object_object_get_ex(root, "config", &config)) {
+		jc_str(config, "backing", base->backing, sizeof(base->backing));
+		jc_str(config, "access", base->access, sizeof(base->access));
+		jc_str(config, "kernel", base->kernel, sizeof(base->kernel));
+		jc_num(config, "bytes_per_vcpu", &base->bytes_per_vcpu);
+	}
+	if (!json_object_object_get_ex(root, "results", &results) ||
+	    !json_object_is_type(results, json_type_array))
+		results = NULL;
+	nres = results ? json_object_array_length(results) : 0;
+	for (size_t r = 0; r < nres; r++) {
+		struct json_object *res = json_object_array_get_idx(results, r);
+		char mode[32];
 		double v, rate;
 
-		if (strstr(line, "\"format\": \"kvmuf-bench/1\""))
-			have_format = 1;
-		if (!strncmp(line, "\"config\": ", 10)) {
-			json_get_str(line, "backing", backing, sizeof(base->backing));
-			json_get_str(line, "access", access, sizeof(base->access));
-			json_get_str(line, "kernel", kernel, sizeof(base->kernel));
-			json_get_num(line, "bytes_per_vcpu", &bytes);
-		}
-		while (*p == ' ')
-			p++;
-		if (strncmp(p, "{\"mode\": \"none\", ", 17))
-			continue;
-		if (json_get_num(p, "vcpus", &v) < 0 ||
-		    json_get_num(p, "overall_rate", &rate) < 0)
+		jc_str(res, "mode", mode, sizeof(mode));
+		if (strcmp(mode, "none") || !jc_num(res, "vcpus", &v) ||
+		    !jc_num(res, "overall_rate", &rate))
 			continue;	/* "overall_rate": null: that cell failed */
 		for (unsigned int i = 0; i < n; i++)
 			if ((double)vcpus[i] == v) {
-				rates[i] = rate;
+				base->rates[i] = rate;
 				found++;
 			}
 	}
-	free(line);
-	fclose(f);
-	if (!have_format) {
-		snprintf(err, errlen, "%s: not a kvmuf-bench/1 JSON file", path);
-		return -1;
-	}
-	base->bytes_per_vcpu = bytes;
+	json_object_put(root);
 	snprintf(base->desc, sizeof(base->desc), "%s (%s memory, %s, %.0f bytes per vCPU, kernel %s)",
-		 path, backing, access, bytes, kernel);
+		 path, base->backing, base->access, base->bytes_per_vcpu, base->kernel);
 	if (!found) {
 		snprintf(err, errlen, "%s holds no successful 'none' result at these vCPU counts",
 			 path);

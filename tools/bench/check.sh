@@ -13,6 +13,7 @@
 # Busybox sh compatible (the test VM's initramfs has no other shell).
 set -u
 bench=${1:-./kvmuf-bench}
+here=$(cd "$(dirname "$0")" && pwd)
 tmp=$(mktemp -d) || exit 1
 trap 'rm -rf "$tmp"' EXIT
 failed=0
@@ -54,7 +55,7 @@ check_json() {
 	f=$1
 	shift
 	[ -s "$f" ] || { fail "$f missing or empty"; return; }
-	for key in '^[{]$' '^"format": "kvmuf-bench/1",$' '^"config": {.*"kernel": ' \
+	for key in '^[{]$' '^"format": "kvmuf-bench/2",$' '^"config": {.*"kernel": ' \
 		'"cpu_model": ' '"host_cpus": [0-9]' '"hypervisor": (true|false)' \
 		'"pinning": "none"' '^"availability": ' '^"results": \[$' '^"checks": ' \
 		'^"ok": true$' '^[}]$'; do
@@ -67,11 +68,14 @@ check_json() {
 				fail "$f: no ok result for $m at $v vCPUs"
 		done
 	done
-	# Balanced braces and brackets, as far as a line tool can tell.
-	o=$(tr -cd '{' <"$f" | wc -c) c=$(tr -cd '}' <"$f" | wc -c)
-	[ "$o" -eq "$c" ] || fail "$f: $o '{' but $c '}'"
-	o=$(tr -cd '[' <"$f" | wc -c) c=$(tr -cd ']' <"$f" | wc -c)
-	[ "$o" -eq "$c" ] || fail "$f: $o '[' but $c ']'"
+	# Valid JSON, valid against its schema (python3-jsonschema, a Debian package).
+	out=$(python3 - "$f" "$here/kvmuf-bench.schema.json" 2>&1 <<'PY'
+import json, sys
+import jsonschema
+doc = json.load(open(sys.argv[1]))
+jsonschema.validate(doc, json.load(open(sys.argv[2])))
+PY
+) || fail "$f: not valid against kvmuf-bench.schema.json: $(echo "$out" | tail -n 3)"
 }
 
 # check_common NAME: exit 0, table, checks and result lines, the kvm-userfault story.
@@ -153,6 +157,15 @@ fi
 grep -q '^baseline: ' "$tmp/withbase.out" || fail "withbase: no baseline line"
 run badbase -m none -v 1 -b 64K -n 1 --baseline "$tmp/anon.dat"
 [ $rc -eq 2 ] || fail "--baseline of a non-JSON file exited $rc, expected 2"
+# Round trip: the same JSON re-indented (any JSON writer's layout) reads the same.
+python3 -c 'import json, sys; json.dump(json.load(open(sys.argv[1])), open(sys.argv[2], "w"), indent=3, sort_keys=True)' \
+	"$tmp/base.json" "$tmp/base-reindented.json" || fail "re-indenting the JSON"
+run rebase -v 1,2 -b 256K -n 1 -m none,none-attached --baseline "$tmp/base-reindented.json"
+[ $rc -eq 0 ] || fail "--baseline of the re-indented JSON exited $rc"
+a=$(grep 'vs module not loaded\|vs baseline none' "$tmp/withbase.out" | sed 's/: -\?[0-9.]*%/: X%/')
+b=$(grep 'vs module not loaded\|vs baseline none' "$tmp/rebase.out" | sed 's/: -\?[0-9.]*%/: X%/')
+[ -n "$a" ] && [ "$a" = "$b" ] || fail "the re-indented baseline reads differently: '$a' vs '$b'"
+grep -q "baseline: $tmp/base-reindented.json (" "$tmp/rebase.out" || fail "rebase: no baseline line"
 [ $failed -eq 0 ] && ok "--baseline"
 
 # Only kvm-userfault modes requested and no module: nothing can run, 77.
