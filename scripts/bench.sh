@@ -21,7 +21,7 @@ line=${1:-6.12}
 shift || true
 profiles=("$@")
 [ ${#profiles[@]} -gt 0 ] || profiles=(default dedicated)
-workload=${KVMUF_BENCH_ARGS:--v 1,2,4,8,16 -b 4M -n 5 -s shmem -K}
+workload=${KVMUF_BENCH_ARGS:--v 1,2,4,8,16 -b 4M --reps 5 --backing shmem -K}
 
 make -s tools guest
 scripts/fetch-kernels.sh "$line"
@@ -32,7 +32,7 @@ for profile in "${profiles[@]}"; do
 	spin='' tcg=single args=$workload
 	case $profile in
 	default) ;;
-	dedicated) tcg=multi spin=200000 args="$workload -p -a -c 0/1" ;;
+	dedicated) tcg=multi spin=200000 args="$workload -B -a --cpus 0/1" ;;
 	*) echo "bench: unknown profile '$profile' (default, dedicated)" >&2; exit 2 ;;
 	esac
 	out=build/bench/$line/$profile

@@ -7,7 +7,7 @@
 . /tests/lib.sh
 module_loaded || fail "kvm_userfault is not loaded"
 out=/tmp/bench-quick.out
-kvmuf-bench -v 1,2 -b 256K -n 1 -s shmem >"$out" 2>&1 || { sed 's/^/    /' "$out"; fail "kvmuf-bench exit $?"; }
+kvmuf-bench -v 1,2 -b 256K --reps 1 --backing shmem >"$out" 2>&1 || { sed 's/^/    /' "$out"; fail "kvmuf-bench exit $?"; }
 grep -q '^result: OK' "$out" || { sed 's/^/    /' "$out"; fail "no 'result: OK'"; }
 # pf_taken/pg of a mode at a vCPU count, from KVM's counters table.
 pf() { awk -v m="$1" -v v="$2" '/^KVM.s counters per page/ {t = 1; next} t && $1 == m && $2 == v {print $5; exit}' "$out"; }

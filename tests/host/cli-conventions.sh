@@ -26,4 +26,13 @@ for t in tools/ctl/kvmuf-ctl tools/vmm/kvmuf-vmm tools/daemon/kvmuf-daemon \
 	echo "ok   $name: --help, -h, --version ($ver), -V, bad option -> 2"
 done
 rm -f "$top/build/cli.err"
+
+# One meaning per letter: in the tools' getopt_long tables, a short option letter is the
+# same long option in every tool that has it.
+map=$(grep -ho '{ *"[a-z-]*", *[a-z_]*, *NULL, *'"'"'[A-Za-z]'"'"' *}' \
+	"$top"/tools/{vmm/kvmuf-vmm,daemon/kvmuf-daemon,daemon/kvmuf-mksnap,bench/kvmuf-bench,ctl/kvmuf-ctl}.c |
+	sed "s/{ *\"\([a-z-]*\)\".*'\(.\)'.*/\2 \1/" | sort -u)
+clash=$(echo "$map" | awk '{n[$1]++; l[$1] = l[$1] " --" $2} END {for (k in n) if (n[k] > 1) print "-" k ":" l[k]}')
+[ -z "$clash" ] || fail "a letter with two meanings across tools: $clash"
+echo "ok   $(echo "$map" | wc -l) short options, each with one meaning across the tools"
 echo "ok: five tools follow the conventions"

@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: GPL-2.0
 # check.sh [BENCH]: a quick self-check of kvmuf-bench (default ./kvmuf-bench), tiny sizes.
 #   - bad arguments exit 2;
-#   - a run of every mode at 1 and 2 vCPUs (anon, then shmem with -R) exits 0, prints the
+#   - a run of every mode at 1 and 2 vCPUs (anon, then shmem with -r) exits 0, prints the
 #     table and "result: OK", writes a JSON that looks complete (format, config,
 #     availability, one result line per mode and vCPU count, "ok": true) and a .dat
 #     with a '#' header and one row per vCPU count;
@@ -31,14 +31,15 @@ run() {
 
 # Usable /dev/kvm? The tool itself decides: exit 3 and its "cannot run here" line, a
 # SKIP of this check.
-run probe -m none -v 1 -b 64K -n 1 -q
+run probe --modes none -v 1 -b 64K --reps 1 -q
 if [ $rc -eq 3 ]; then
 	sed 's/^/SKIP: /' "$tmp/probe.out"
 	exit 77
 fi
 [ $rc -eq 0 ] || { show "$tmp/probe.out"; show "$tmp/probe.err"; fail "probe run exited $rc"; exit 1; }
 
-for bad in "-m bogus" "-v 0" "-v 1,x" "-b 1000" "-n 0" "-s tmpfs" "-r 0" "-d -1" "extra" \
+for bad in "--modes bogus" "-v 0" "-v 1,x" "-b 1000" "--reps 0" "--backing tmpfs" "-T 0" "-d -1" "extra" \
+	"-m none" "-n 1" "-s anon" "-p" "-c 0" "-R" "-W" \
 	"--json /nonexistent/dir/out.json" "--dat /nonexistent/dir/out.dat"; do
 	# shellcheck disable=SC2086
 	run bad $bad
@@ -108,7 +109,7 @@ check_common() {
 	[ $failed -eq 0 ] && ok "$name: exit 0, table, checks OK"
 }
 
-run anon -v 1,2 -b 256K -n 2 --json "$tmp/anon.json" --dat "$tmp/anon.dat"
+run anon -v 1,2 -b 256K --reps 2 --json "$tmp/anon.json" --dat "$tmp/anon.dat"
 check_common anon
 modes="none uffd-missing"
 [ $kvmuf -eq 1 ] && modes="$modes none-attached kvmuf-park kvmuf-park+uffd kvmuf-exit"
@@ -121,32 +122,32 @@ sed -n 2p "$tmp/anon.dat" | grep -q '^# vcpus	none	none-attached	uffd-missing	uf
 [ "$(grep -cv '^#' "$tmp/anon.dat")" -eq 2 ] || fail "anon.dat: expected 2 data rows"
 grep -Eq '^1	[0-9.]+	' "$tmp/anon.dat" || fail "anon.dat: no row for 1 vCPU"
 
-run shmem -v 1,2 -b 256K -n 1 -s shmem -R -a -r 2 --json "$tmp/shmem.json"
+run shmem -v 1,2 -b 256K --reps 1 --backing shmem -r -a -T 2 --json "$tmp/shmem.json"
 check_common shmem
 modes="none uffd-missing uffd-minor"
 [ $kvmuf -eq 1 ] && modes="$modes none-attached kvmuf-park kvmuf-park+uffd kvmuf-minor kvmuf-exit"
 check_json "$tmp/shmem.json" $modes
 
 # Busy-polling serving threads, pinned: still every page served and verified.
-run busy -v 1,2 -b 256K -n 1 -s shmem -p -c 0/1 --json "$tmp/busy.json"
+run busy -v 1,2 -b 256K --reps 1 --backing shmem -B --cpus 0/1 --json "$tmp/busy.json"
 check_common busy
 grep -q 'pinning: vCPUs on 0; serving threads on 1$' "$tmp/busy.out" ||
 	fail "busy: the header does not show the pinning"
 grep -q 'serving threads busy-poll$' "$tmp/busy.out" || fail "busy: the header does not say busy-poll"
-run badpin -m none -v 1 -b 64K -n 1 -c 0,x
-[ $rc -eq 2 ] && grep -q -- '-c: need CPU numbers' "$tmp/badpin.err" ||
-	fail "-c 0,x: exit $rc, expected 2 with a message"
-run badrange -m none -v 1 -b 64K -n 1 -c 3-1
-[ $rc -eq 2 ] && grep -q -- '-c: bad CPU range' "$tmp/badrange.err" ||
-	fail "-c 3-1: exit $rc, expected 2 with a message"
-run range -m none -v 2 -b 64K -n 1 -c 0-1/1
+run badpin --modes none -v 1 -b 64K --reps 1 --cpus 0,x
+[ $rc -eq 2 ] && grep -q -- '--cpus: need CPU numbers' "$tmp/badpin.err" ||
+	fail "--cpus 0,x: exit $rc, expected 2 with a message"
+run badrange --modes none -v 1 -b 64K --reps 1 --cpus 3-1
+[ $rc -eq 2 ] && grep -q -- '--cpus: bad CPU range' "$tmp/badrange.err" ||
+	fail "--cpus 3-1: exit $rc, expected 2 with a message"
+run range --modes none -v 2 -b 64K --reps 1 --cpus 0-1/1
 [ $rc -eq 0 ] && grep -q 'pinning: vCPUs on 0,1; serving threads on 1$' "$tmp/range.out" ||
-	fail "-c 0-1/1: exit $rc, or the header does not show CPUs 0,1"
+	fail "--cpus 0-1/1: exit $rc, or the header does not show CPUs 0,1"
 
 # --baseline: a JSON of -m none, read back.
-run base -m none -v 1,2 -b 256K -n 1 --json "$tmp/base.json"
+run base --modes none -v 1,2 -b 256K --reps 1 --json "$tmp/base.json"
 [ $rc -eq 0 ] || fail "base: exit $rc"
-run withbase -v 1,2 -b 256K -n 1 -m none,none-attached --baseline "$tmp/base.json"
+run withbase -v 1,2 -b 256K --reps 1 --modes none,none-attached --baseline "$tmp/base.json"
 if [ $kvmuf -eq 1 ]; then
 	[ $rc -eq 0 ] && grep -q '^hook overhead vs module not loaded: -*[0-9.]*% ' "$tmp/withbase.out" ||
 		fail "withbase: exit $rc or no 'hook overhead vs module not loaded' line"
@@ -155,12 +156,12 @@ else
 		"$tmp/withbase.out" || fail "withbase: exit $rc or no 'not computed' line"
 fi
 grep -q '^baseline: ' "$tmp/withbase.out" || fail "withbase: no baseline line"
-run badbase -m none -v 1 -b 64K -n 1 --baseline "$tmp/anon.dat"
+run badbase --modes none -v 1 -b 64K --reps 1 --baseline "$tmp/anon.dat"
 [ $rc -eq 2 ] || fail "--baseline of a non-JSON file exited $rc, expected 2"
 # Round trip: the same JSON re-indented (any JSON writer's layout) reads the same.
 python3 -c 'import json, sys; json.dump(json.load(open(sys.argv[1])), open(sys.argv[2], "w"), indent=3, sort_keys=True)' \
 	"$tmp/base.json" "$tmp/base-reindented.json" || fail "re-indenting the JSON"
-run rebase -v 1,2 -b 256K -n 1 -m none,none-attached --baseline "$tmp/base-reindented.json"
+run rebase -v 1,2 -b 256K --reps 1 --modes none,none-attached --baseline "$tmp/base-reindented.json"
 [ $rc -eq 0 ] || fail "--baseline of the re-indented JSON exited $rc"
 a=$(grep 'vs module not loaded\|vs baseline none' "$tmp/withbase.out" | sed 's/: -\?[0-9.]*%/: X%/')
 b=$(grep 'vs module not loaded\|vs baseline none' "$tmp/rebase.out" | sed 's/: -\?[0-9.]*%/: X%/')
@@ -170,7 +171,7 @@ grep -q "baseline: $tmp/base-reindented.json (" "$tmp/rebase.out" || fail "rebas
 
 # Only kvm-userfault modes requested and no module: nothing can run, 77.
 if [ $kvmuf -eq 0 ]; then
-	run onlykv -m kvmuf-park -v 1 -b 64K -n 1
+	run onlykv --modes kvmuf-park -v 1 -b 64K --reps 1
 	[ $rc -eq 3 ] && grep -q 'cannot run here: none of the requested modes can run here' "$tmp/onlykv.out" &&
 		ok "only kvm-userfault modes, no module -> 3" || fail "onlykv: exit $rc"
 fi

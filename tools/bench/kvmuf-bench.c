@@ -5,7 +5,7 @@
  *
  * Workload (tools/vmm/kvmuf_vm.h): N vCPUs in 64-bit mode, each touching the
  * first bytes of every 4 KiB page of its own region of -b bytes once, guest
- * memory mapped as QEMU maps it (2 MiB aligned, MADV_HUGEPAGE; -H); write mode (the guest stores gpa ^ seed at offset 0) or, with -R,
+ * memory mapped as QEMU maps it (2 MiB aligned, MADV_HUGEPAGE; -H); write mode (the guest stores gpa ^ seed at offset 0) or, with -r,
  * reads (verify mode where the pages are served: the guest checks gpa ^ seed;
  * read mode on fresh memory).  The clock starts before the vCPU threads are
  * released and stops when all have finished; per-vCPU times are kept.  Every
@@ -97,13 +97,13 @@ int mode_needs_uffd(enum bench_mode m)
 static void usage(FILE *f)
 {
 	fprintf(f,
-"usage: " PROG " [-m MODES] [-v LIST] [-b BYTES] [-n REPS] [-s anon|shmem] [-H THP] [-R] [-a]\n"
-"                   [-r READERS] [-d USEC] [-p] [-c CPUS[/CPUS]] [--json FILE] [--dat FILE]\n"
-"                   [--baseline FILE] [-t SEC] [-q]\n"
+"usage: " PROG " [--modes MODES] [-v LIST] [-b BYTES] [--reps N] [--backing anon|shmem]\n"
+"                   [-H THP] [-r] [-a] [-T THREADS] [-d USEC] [-B] [--cpus CPUS[/CPUS]]\n"
+"                   [--json FILE] [--dat FILE] [--baseline FILE] [-t SEC] [-q]\n"
 "KVM demand paging: kvm-userfault side by side with userfaultfd, with the method of the\n"
 "KVM selftest demand_paging_test. N vCPUs each touch every 4 KiB page of their own region\n"
 "once; a fresh VM for every (mode, vCPU count, repetition).\n"
-"  -m MODES    comma-separated list (default: all):\n"
+"  --modes MODES  comma-separated list (default: all):\n"
 "                none           no demand paging: fresh memory (the cost of a first touch)\n"
 "                none-attached  kvm-userfault attached, memory registered, nothing missing\n"
 "                               (the cost of the module's hook)\n"
@@ -120,38 +120,40 @@ static void usage(FILE *f)
 "                kvmuf-exit     the same, KVM_RUN exits and the VMM waits (KVMUF_WAIT)\n"
 "  -v LIST     vCPU counts, comma-separated, e.g. 1,2,4,8,16 (default 1)\n"
 "  -b BYTES    memory per vCPU, suffix K, M or G, multiple of 4K (default 64M)\n"
-"  -n REPS     repetitions; the median is reported, all are kept in the JSON (default %d)\n"
-"  -s MEM      anon (private anonymous, default) or shmem (memfd, shared)\n"
+"  --reps N    repetitions; the median is reported, all are kept in the JSON (default %d)\n"
+"  --backing MEM  anon (private anonymous, default) or shmem (memfd, shared)\n"
 "  -H THP      guest memory huge pages: madvise (MADV_HUGEPAGE on a 2 MiB aligned\n"
 "              mapping, as QEMU; default), system (no madvise), never (MADV_NOHUGEPAGE)\n"
-"  -R          read instead of write (served pages: the guest checks gpa ^ seed)\n"
+"  -r, --read  read instead of write (served pages: the guest checks gpa ^ seed)\n"
 "  -a          one userfaultfd for all the memory (default: one per vCPU)\n"
-"  -r READERS  reader threads per userfaultfd (uffd modes, as the selftest), server threads\n"
+"  -T THREADS  reader threads per userfaultfd (uffd modes, as the selftest's -r), server threads\n"
 "              in total (kvmuf modes) (default 1)\n"
 "  -d USEC     artificial fetch delay per page: usleep in the uffd handler before the\n"
 "              copy, the kvm-userfault server's fetch_delay_us (default 0)\n"
-"  -W          kvmuf-park on shmem: install pages with pwrite() on the memfd, then\n"
+"  --pwrite    kvmuf-park on shmem: install pages with pwrite() on the memfd, then\n"
 "              KVMUF_RESOLVE (default: KVMUF_RESOLVE_COPY, as for anonymous memory)\n"
-"  -p          busy-poll: uffd readers spin on read(), kvm-userfault server threads on\n"
+"  -B          busy-poll: uffd readers spin on read(), kvm-userfault server threads on\n"
 "              their rings; none sleeps (a CPU each)\n"
 "  -K          keep one idle VM (attached to kvm-userfault when it is loaded) for the\n"
 "              whole run, as a host that runs VMs has: the kernel static keys that the\n"
 "              first VM turns on (KVM's preempt notifiers, the module's hook) are not\n"
 "              flipped, i.e. kernel code is not patched, between runs\n"
-"  -c CPUS[/CPUS]  pin vCPU i to the i-th CPU of the first list (round robin), and the\n"
+"  --cpus CPUS[/CPUS]  pin vCPU i to the i-th CPU of the first list (round robin), and the\n"
 "              serving threads (uffd readers, kvm-userfault workers) likewise to the\n"
-"              second, e.g. -c 0/1 or -c 0-3/4,5 (default: no pinning)\n"
+"              second, e.g. --cpus 0/1 or --cpus 0-3/4,5 (default: no pinning)\n"
 "  --json FILE      configuration, every figure and every repetition\n"
 "  --dat FILE       gnuplot table: one row per vCPU count, one column per mode (overall\n"
 "                   pages/s, NaN where skipped or failed), '#' header lines\n"
-"  --baseline FILE  the JSON of an earlier run of -m none (e.g. before the module was\n"
+"  --baseline FILE  the JSON of an earlier run of --modes none (e.g. before the module was\n"
 "                   loaded): also print the hook overhead against it\n"
 "  -t SEC      abort (exit 1) if one run takes longer than SEC s (default %d; 0: never)\n"
 "  -q          quiet: no progress line on stderr\n"
 "  -h          this help\n"
 "  -V          the version\n"
-"Long names: --modes --vcpus --bytes --reps --backing --thp --read --one-uffd --readers\n"
-"--delay-us --busy-poll --pwrite --keep-vm --cpus --timeout --quiet --help --version\n"
+"Long names: --vcpus --bytes --thp --read --one-uffd --threads --delay-us --busy-poll\n"
+"--keep-vm --timeout --quiet --help --version. The letters mean the same in every\n"
+"kvm-userfault tool; where demand_paging_test's letter means something else there\n"
+"(-m, -n, -s, -c, -p, -r) the option is long only, or takes the project's letter.\n"
 "Latency: kvmuf modes from the fault (ring entry time_ns) to the end of the resolve\n"
 "ioctl; uffd modes from the handler's read() to the end of UFFDIO_COPY/CONTINUE\n"
 "(userfaultfd gives no fault timestamp).\n"
@@ -186,13 +188,13 @@ static void parse_modes(const char *arg, unsigned int *mask)
 			if (!strcmp(tok, mode_names[m]))
 				break;
 		if (m == NR_MODES)
-			bad_usage("-m: unknown mode '%s' (none, none-attached, uffd-missing, uffd-minor, kvmuf-park, kvmuf-park+uffd, kvmuf-minor, kvmuf-exit, all)",
+			bad_usage("--modes: unknown mode '%s' (none, none-attached, uffd-missing, uffd-minor, kvmuf-park, kvmuf-park+uffd, kvmuf-minor, kvmuf-exit, all)",
 				  tok);
 		*mask |= 1u << m;
 	}
 	free(copy);
 	if (!*mask)
-		bad_usage("-m: no mode given");
+		bad_usage("--modes: no mode given");
 }
 
 static void parse_vcpus(const char *arg, struct bench_opts *o)
@@ -229,16 +231,16 @@ static const char *parse_cpu_list(const char *p, int *cpus, unsigned int *n)
 		char *end;
 
 		if (cli_parse_u64(p, 10, &lo, &end) < 0 || lo >= CPU_SETSIZE)
-			bad_usage("-c: need CPU numbers or ranges, e.g. -c 0,1/2 or -c 0-3/4");
+			bad_usage("--cpus: need CPU numbers or ranges, e.g. 0,1/2 or 0-3/4");
 		hi = lo;
 		if (*end == '-' &&
 		    (cli_parse_u64(end + 1, 10, &hi, &end) < 0 || hi < lo || hi >= CPU_SETSIZE))
-			bad_usage("-c: bad CPU range, e.g. 0-3");
+			bad_usage("--cpus: bad CPU range, e.g. 0-3");
 		if (*end && *end != ',' && *end != '/')
-			bad_usage("-c: need CPU numbers or ranges, e.g. -c 0,1/2 or -c 0-3/4");
+			bad_usage("--cpus: need CPU numbers or ranges, e.g. 0,1/2 or 0-3/4");
 		for (uint64_t c = lo; c <= hi; c++) {
 			if (*n == MAX_PIN_CPUS)
-				bad_usage("-c: at most %d CPUs per list", MAX_PIN_CPUS);
+				bad_usage("--cpus: at most %d CPUs per list", MAX_PIN_CPUS);
 			cpus[(*n)++] = (int)c;
 		}
 		if (*end != ',')
@@ -254,7 +256,7 @@ static void parse_pinning(const char *arg, struct bench_opts *o)
 	if (*rest == '/')
 		rest = parse_cpu_list(rest + 1, o->serve_cpus, &o->nr_serve_cpus);
 	if (*rest)
-		bad_usage("-c: unexpected '%s'", rest);
+		bad_usage("--cpus: unexpected '%s'", rest);
 }
 
 /* path (if given) can be written: an existing writable file, or a writable directory. */
@@ -284,27 +286,32 @@ static void check_writable(const char *path, const char *opt)
 
 static void parse_args(int argc, char **argv, struct bench_opts *o)
 {
-	enum { OPT_JSON = 256, OPT_DAT, OPT_BASELINE };
+	/*
+	 * Letters mean what they mean in every tool of the project (tools/common/cli.h);
+	 * options whose natural letter means something else elsewhere are long only.
+	 */
+	enum { OPT_JSON = 256, OPT_DAT, OPT_BASELINE, OPT_MODES, OPT_REPS, OPT_BACKING,
+	       OPT_PWRITE, OPT_CPUS };
 	static const struct option longopts[] = {
 		{ "json",     required_argument, NULL, OPT_JSON },
 		{ "dat",      required_argument, NULL, OPT_DAT },
 		{ "baseline", required_argument, NULL, OPT_BASELINE },
 		{ "help",     no_argument,       NULL, 'h' },
 		{ "version",  no_argument,       NULL, 'V' },
-		{ "modes",    required_argument, NULL, 'm' },
+		{ "modes",    required_argument, NULL, OPT_MODES },
 		{ "vcpus",    required_argument, NULL, 'v' },
 		{ "bytes",    required_argument, NULL, 'b' },
-		{ "reps",     required_argument, NULL, 'n' },
-		{ "backing",  required_argument, NULL, 's' },
+		{ "reps",     required_argument, NULL, OPT_REPS },
+		{ "backing",  required_argument, NULL, OPT_BACKING },
 		{ "thp",      required_argument, NULL, 'H' },
-		{ "read",     no_argument,       NULL, 'R' },
+		{ "read",     no_argument,       NULL, 'r' },
 		{ "one-uffd", no_argument,       NULL, 'a' },
-		{ "readers",  required_argument, NULL, 'r' },
+		{ "threads",  required_argument, NULL, 'T' },
 		{ "delay-us", required_argument, NULL, 'd' },
-		{ "busy-poll", no_argument,      NULL, 'p' },
-		{ "pwrite",   no_argument,       NULL, 'W' },
+		{ "busy-poll", no_argument,      NULL, 'B' },
+		{ "pwrite",   no_argument,       NULL, OPT_PWRITE },
 		{ "keep-vm",  no_argument,       NULL, 'K' },
-		{ "cpus",     required_argument, NULL, 'c' },
+		{ "cpus",     required_argument, NULL, OPT_CPUS },
 		{ "timeout",  required_argument, NULL, 't' },
 		{ "quiet",    no_argument,       NULL, 'q' },
 		{ NULL, 0, NULL, 0 },
@@ -323,27 +330,27 @@ static void parse_args(int argc, char **argv, struct bench_opts *o)
 		.timeout_s = DEFAULT_TIMEOUT,
 		.seed = DEFAULT_SEED,
 	};
-	while ((c = getopt_long(argc, argv, "m:v:b:n:s:H:Rar:d:pWKc:t:qhV", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "v:b:H:raT:d:BKt:qhV", longopts, NULL)) != -1) {
 		switch (c) {
-		case 'm': parse_modes(optarg, &o->modes); break;
+		case OPT_MODES: parse_modes(optarg, &o->modes); break;
 		case 'v': parse_vcpus(optarg, o); break;
 		case 'b':
 			if (cli_parse_size(optarg, &v) < 0 || v == 0 || v % KVMUF_PAGE_SIZE)
 				bad_usage("-b: need a non-zero multiple of 4K, e.g. 64M");
 			o->bytes_per_vcpu = v;
 			break;
-		case 'n':
+		case OPT_REPS:
 			if (cli_parse_range(optarg, 10, 0, 1000, &v) < 0 || v < 1)
-				bad_usage("-n: need 1..1000 repetitions");
+				bad_usage("--reps: need 1..1000 repetitions");
 			o->reps = (unsigned int)v;
 			break;
-		case 's':
+		case OPT_BACKING:
 			if (!strcmp(optarg, "anon"))
 				o->backing = KVMUF_MEM_ANON;
 			else if (!strcmp(optarg, "shmem") || !strcmp(optarg, "memfd"))
 				o->backing = KVMUF_MEM_MEMFD;
 			else
-				bad_usage("-s: need anon or shmem");
+				bad_usage("--backing: need anon or shmem");
 			break;
 		case 'H':
 			if (!strcmp(optarg, "madvise"))
@@ -355,15 +362,15 @@ static void parse_args(int argc, char **argv, struct bench_opts *o)
 			else
 				bad_usage("-H: need madvise, system or never");
 			break;
-		case 'p': o->busy_poll = 1; break;
-		case 'W': o->shmem_write = 1; break;
+		case 'B': o->busy_poll = 1; break;
+		case OPT_PWRITE: o->shmem_write = 1; break;
 		case 'K': o->keepalive = 1; break;
-		case 'c': parse_pinning(optarg, o); break;
-		case 'R': o->read_mode = 1; break;
+		case OPT_CPUS: parse_pinning(optarg, o); break;
+		case 'r': o->read_mode = 1; break;
 		case 'a': o->one_uffd = 1; break;
-		case 'r':
+		case 'T':
 			if (cli_parse_range(optarg, 10, 0, MAX_READERS, &v) < 0 || v < 1)
-				bad_usage("-r: need 1..%d threads", MAX_READERS);
+				bad_usage("-T: need 1..%d threads", MAX_READERS);
 			o->readers = (unsigned int)v;
 			break;
 		case 'd':
@@ -609,7 +616,7 @@ static void do_run(struct bench *b, struct cell *c, unsigned int rep,
 		goto out;
 	}
 
-	/* Served pages hold the pattern: -R verifies it; fresh memory reads zero. */
+	/* Served pages hold the pattern: -r verifies it; fresh memory reads zero. */
 	gmode = !o->read_mode ? KVMUF_MODE_WRITE : served ? KVMUF_MODE_VERIFY : KVMUF_MODE_READ;
 	/*
 	 * KVM's counters just before the vCPU threads are created and just
@@ -928,7 +935,7 @@ static void decide_modes(struct bench *b)
 			b->skip_why[m] = b->uffd.why;
 		else if ((m == MODE_UFFD_MINOR || m == MODE_KVMUF_MINOR) &&
 			 o->backing != KVMUF_MEM_MEMFD)
-			b->skip_why[m] = "needs shmem memory (-s shmem): its data sits in the page cache beforehand";
+			b->skip_why[m] = "needs shmem memory (--backing shmem): its data sits in the page cache beforehand";
 		else if (m == MODE_UFFD_MINOR && !b->uffd.minor_shmem)
 			b->skip_why[m] = b->uffd.why;
 	}

@@ -96,8 +96,9 @@ static char *join_params(int argc, char **argv)
 
 static int cmd_load(int argc, char **argv)
 {
+	enum { OPT_MODULE = 256 };	/* long only: -m is --memory in the other tools */
 	static const struct option opts[] = {
-		{ "module", required_argument, NULL, 'm' },
+		{ "module", required_argument, NULL, OPT_MODULE },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -106,9 +107,9 @@ static int cmd_load(int argc, char **argv)
 	int c, ret;
 
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "+m:h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
 		switch (c) {
-		case 'm':
+		case OPT_MODULE:
 			path = optarg;
 			break;
 		case 'h':

@@ -60,19 +60,20 @@ static struct options opt;
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: " PROG " -l SOCKET -f SNAPSHOT [-t THREADS] [-p POLL_MS | -B] [-d USEC] [-w SECONDS] [-q]\n"
+		"usage: " PROG " -l SOCKET -f SNAPSHOT [-T THREADS] [-p POLL_MS | -B] [-d USEC]\n"
+		"       [--accept-timeout SECONDS] [-q]\n"
 		"  -l, --listen SOCKET     unix socket to listen on (SOCK_SEQPACKET); one VMM\n"
 		"                          connects and hands over its attached /dev/kvm-userfault\n"
 		"                          fd (and guest memfd, userfaultfd)\n"
 		"  -f, --snapshot FILE     snapshot image to serve pages from (kvmuf-mksnap)\n"
-		"  -t, --threads THREADS   worker threads; worker w drains rings r with\n"
+		"  -T, --threads THREADS   worker threads; worker w drains rings r with\n"
 		"                          r %% THREADS == w (default %d, at most one per ring)\n"
 		"  -p, --poll-ms MS        idle sleep of a worker in poll(), 1..1000 ms (default %d)\n"
 		"  -B, --busy-poll         workers spin on their rings, never sleep (a CPU each;\n"
 		"                          no wakeup between a fault and its worker)\n"
 		"  -d, --delay-us USEC     artificial fetch delay per page, as demand_paging_test -d\n"
 		"                          (default 0)\n"
-		"  -w, --accept-timeout S  give up if no VMM connects within S seconds (default:\n"
+		"  --accept-timeout S      give up if no VMM connects within S seconds (default:\n"
 		"                          wait forever)\n"
 		"  -q, --quiet             print only the summary line\n"
 		"  -h, --help              this help\n"
@@ -124,27 +125,28 @@ static void parse_args(int argc, char **argv)
 		.threads = DEFAULT_THREADS,
 		.poll_ms = DEFAULT_POLL_MS,
 	};
+	enum { OPT_ACCEPT_TIMEOUT = 256 };	/* -w means --write in kvmuf-vmm */
 	static const struct option longopts[] = {
 		{ "listen", required_argument, NULL, 'l' },
 		{ "snapshot", required_argument, NULL, 'f' },
-		{ "threads", required_argument, NULL, 't' },
+		{ "threads", required_argument, NULL, 'T' },
 		{ "poll-ms", required_argument, NULL, 'p' },
 		{ "busy-poll", no_argument, NULL, 'B' },
 		{ "delay-us", required_argument, NULL, 'd' },
-		{ "accept-timeout", required_argument, NULL, 'w' },
+		{ "accept-timeout", required_argument, NULL, OPT_ACCEPT_TIMEOUT },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
 
-	while ((c = getopt_long(argc, argv, "l:f:t:p:Bd:w:qhV", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "l:f:T:p:Bd:qhV", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'l': opt.sock_path = optarg; break;
 		case 'f': opt.snap_path = optarg; break;
-		case 't':
+		case 'T':
 			if (cli_parse_range(optarg, 10, 1, MAX_THREADS, &v) < 0)
-				bad_usage("-t: need a thread count from 1 to %d", MAX_THREADS);
+				bad_usage("-T: need a thread count from 1 to %d", MAX_THREADS);
 			opt.threads = (unsigned int)v;
 			break;
 		case 'p':
@@ -157,9 +159,9 @@ static void parse_args(int argc, char **argv)
 				bad_usage("-d: need 0..10000000 us");
 			opt.fetch_delay_us = (unsigned int)v;
 			break;
-		case 'w':
+		case OPT_ACCEPT_TIMEOUT:
 			if (cli_parse_range(optarg, 10, 1, 86400, &v) < 0)
-				bad_usage("-w: need 1..86400 seconds");
+				bad_usage("--accept-timeout: need 1..86400 seconds");
 			opt.accept_timeout_s = (unsigned int)v;
 			break;
 		case 'B': opt.busy_poll = 1; break;

@@ -46,7 +46,7 @@ expect 0 "usage" "$mksnap" -h
 
 expect 2 "-l SOCKET is required" "$daemon" -f "$snap"
 expect 2 "-f SNAPSHOT is required" "$daemon" -l "$tmp/s"
-expect 2 "-t" "$daemon" -l "$tmp/s" -f "$snap" -t 0
+expect 2 "-T" "$daemon" -l "$tmp/s" -f "$snap" -T 0
 expect 2 "-p" "$daemon" -l "$tmp/s" -f "$snap" -p 5000
 expect 0 "usage" "$daemon" -h
 expect 1 "not a kvmuf snapshot|too small" "$daemon" -l "$tmp/s" -f "$daemon"

@@ -14,7 +14,7 @@
  *     merging, ring wrap-around, memfd copies, duplicates, out-of-range,
  *     resolve errors, detach;
  *   - with the path of kvmuf-daemon as argument: the binary refuses bad
- *     handoffs with an ack, and exits promptly on SIGTERM or -w timeout.
+ *     handoffs with an ack, and exits promptly on SIGTERM or --accept-timeout.
  *
  * usage: test_daemon [KVMUF_DAEMON]      exit status 0 all passed, 1 not
  */
@@ -1175,12 +1175,12 @@ static void test_daemon_binary(const char *daemon)
 	      (unsigned long long)(now_ms() - t0));
 	CHECK(access(r.sock, F_OK) != 0, "SIGTERM: socket removed");
 
-	/* -w: nobody connects. */
-	spawn_daemon(&r, daemon, snap, "-w1");
+	/* --accept-timeout: nobody connects. */
+	spawn_daemon(&r, daemon, snap, "--accept-timeout=1");
 	t0 = now_ms();
 	rc = reap(&r, 5000);
 	CHECK(rc == 1 && now_ms() - t0 >= 900 && now_ms() - t0 < 3000,
-	      "-w 1: exit %d after %llu ms", rc, (unsigned long long)(now_ms() - t0));
+	      "--accept-timeout 1: exit %d after %llu ms", rc, (unsigned long long)(now_ms() - t0));
 
 	/* The VMM hangs up without a handoff. */
 	spawn_daemon(&r, daemon, snap, "-q");
