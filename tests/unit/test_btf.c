@@ -461,5 +461,5 @@ int main(int argc, char **argv)
 	printf("  synthetic blobs fuzzed: %lu of 20000 mutants still gave a layout\n",
 	       fuzz(base_blob, base_len, kvm_blob, kvm_len, 20000));
 	test_real_blobs();
-	return unit_result("test_btf");
+	return check_summary("test_btf");
 }

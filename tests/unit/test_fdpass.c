@@ -232,7 +232,7 @@ int main(void)
 	test_eof_and_epipe();
 	test_bad_args();
 	test_max_fds();
-	if (!unit_failures)
+	if (!failures)
 		printf("  fd passing: ok\n");
-	return unit_result("test_fdpass");
+	return check_summary("test_fdpass");
 }

@@ -593,7 +593,7 @@ int main(void)
 	kvmuf_close(k);
 	munmap(p.map, p.size);
 	close(fake.memfd);
-	if (!unit_failures)
+	if (!failures)
 		printf("  library (fake device): ok\n");
-	return unit_result("test_lib");
+	return check_summary("test_lib");
 }

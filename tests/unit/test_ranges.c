@@ -269,7 +269,7 @@ static void test_many(unsigned int seed_rounds)
 			got = table_add(&t, gfn, npages);
 			CHECK(got == want, "add(%#llx, %#llx) = %d, want %d",
 			      (unsigned long long)gfn, (unsigned long long)npages, got, want);
-			if (unit_failures)
+			if (failures)
 				return;
 		}
 		CHECK(t.nr == KVMUF_MAX_RANGES, "only %u ranges", t.nr);
@@ -436,7 +436,7 @@ static void test_frames(void)
 		}
 		check_frames(&t, gfn);
 		check_frames(&t, rnd64() % (5ULL << 18));
-		if (unit_failures)
+		if (failures)
 			break;
 	}
 	/* Clear everything: every frame is complete again. */
@@ -559,5 +559,5 @@ int main(void)
 	printf("  ranges: ok\n");
 	test_concurrent_bits();
 	printf("  concurrent bitmaps: %d threads, %lu bits: ok\n", NTHREADS, (unsigned long)NBITS);
-	return unit_result("test_ranges");
+	return check_summary("test_ranges");
 }

@@ -302,7 +302,7 @@ static void test_bogus_head(uint32_t entries)
 		memcpy(snap + off, t.mem + off, sizeof(uint32_t));
 		CHECK(!memcmp(snap, t.mem, t.alloc), "tail %#x head %#x: push wrote elsewhere",
 		      tail, head);
-		if (unit_failures)
+		if (failures)
 			break;
 	}
 	free(snap);
@@ -488,5 +488,5 @@ int main(int argc, char **argv)
 	/* Crosses the u32 wrap of the indexes half way. */
 	test_concurrent(64, total, UINT32_MAX - (uint32_t)(total / 2));
 	test_concurrent(16, total / 10, 0);
-	return unit_result("test_ring");
+	return check_summary("test_ring");
 }

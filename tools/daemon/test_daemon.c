@@ -45,33 +45,14 @@
 #include "kvmuf_handoff.h"
 #include "kvmuf_server.h"
 #include "kvmuf_snapshot.h"
+#include "check.h"
 
 #define PAGE	4096u
 #define SEED	0x0123456789abcdefULL
 #define BASE	0x100000ULL		/* kvmuf-vmm's test memory */
 
-static int failures, checks;
 static char tmpdir[] = "/tmp/test_daemon.XXXXXX";
 
-#define CHECK(cond, ...) do {						\
-	checks++;							\
-	if (!(cond)) {							\
-		printf("FAIL %s:%d: ", __func__, __LINE__);		\
-		printf(__VA_ARGS__);					\
-		printf("\n");						\
-		failures++;						\
-	}								\
-} while (0)
-
-/* A check the rest of the test cannot go on without. */
-#define REQUIRE(cond, ...) do {						\
-	if (!(cond)) {							\
-		printf("FAIL %s:%d: ", __func__, __LINE__);		\
-		printf(__VA_ARGS__);					\
-		printf("\n");						\
-		exit(1);						\
-	}								\
-} while (0)
 
 static void *xalloc_pages(size_t n)
 {

@@ -13,6 +13,7 @@
  */
 #define _GNU_SOURCE
 #include "kvmuf_vm.h"
+#include "check.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -33,17 +34,7 @@
 static struct kvmuf_vcpu_result res[NR_VCPUS];
 static atomic_uint hook_calls;
 static atomic_uint memory_fault_exits;
-static int failures;
 
-#define CHECK(cond, ...) do {						\
-	if (!(cond)) {							\
-		printf("FAIL %s:%d: ", __func__, __LINE__);		\
-		printf(__VA_ARGS__);					\
-		printf("\n");						\
-		failures++;						\
-		return;							\
-	}								\
-} while (0)
 
 static uint64_t *page_word(struct kvmuf_vm *vm, uint64_t page)
 {
@@ -61,11 +52,11 @@ static int run(struct kvmuf_vm *vm, enum kvmuf_mode mode, uint64_t seed)
 /* Write, then verify the same memory in a second run of the same VM. */
 static void test_write_then_verify(struct kvmuf_vm *vm)
 {
-	CHECK(run(vm, KVMUF_MODE_WRITE, SEED) == 0, "write run");
-	CHECK(kvmuf_vm_check_results(vm, KVMUF_MODE_WRITE, SEED, res) == 0,
+	CHECK_OR_RETURN(run(vm, KVMUF_MODE_WRITE, SEED) == 0, "write run");
+	CHECK_OR_RETURN(kvmuf_vm_check_results(vm, KVMUF_MODE_WRITE, SEED, res) == 0,
 	      "write results");
-	CHECK(run(vm, KVMUF_MODE_VERIFY, SEED) == 0, "verify run");
-	CHECK(kvmuf_vm_check_results(vm, KVMUF_MODE_VERIFY, SEED, res) == 0,
+	CHECK_OR_RETURN(run(vm, KVMUF_MODE_VERIFY, SEED) == 0, "verify run");
+	CHECK_OR_RETURN(kvmuf_vm_check_results(vm, KVMUF_MODE_VERIFY, SEED, res) == 0,
 	      "verify results");
 }
 
@@ -73,11 +64,11 @@ static void test_write_then_verify(struct kvmuf_vm *vm)
 static void test_read_sum(struct kvmuf_vm *vm)
 {
 	kvmuf_vm_fill_pattern(vm, SEED);
-	CHECK(run(vm, KVMUF_MODE_READ, SEED) == 0, "read run");
-	CHECK(res[1].guest_result == kvmuf_vm_region_sum(vm, 1) &&
+	CHECK_OR_RETURN(run(vm, KVMUF_MODE_READ, SEED) == 0, "read run");
+	CHECK_OR_RETURN(res[1].guest_result == kvmuf_vm_region_sum(vm, 1) &&
 	      res[1].guest_result != 0, "sum 0x%llx",
 	      (unsigned long long)res[1].guest_result);
-	CHECK(kvmuf_vm_check_results(vm, KVMUF_MODE_READ, SEED, res) == 0,
+	CHECK_OR_RETURN(kvmuf_vm_check_results(vm, KVMUF_MODE_READ, SEED, res) == 0,
 	      "read results");
 }
 
@@ -91,14 +82,14 @@ static void test_page_sums(struct kvmuf_vm *vm)
 
 	kvmuf_vm_fill_pattern(vm, SEED);
 	*(page_word(vm, page) + 300) = 0x5555;
-	CHECK(run(vm, KVMUF_MODE_SUM, 0) == 0, "sum run");
-	CHECK(kvmuf_vm_page_sums(vm)[page] == ((KVMUF_TEST_GPA + page * KVMUF_PAGE_SIZE) ^ SEED) +
+	CHECK_OR_RETURN(run(vm, KVMUF_MODE_SUM, 0) == 0, "sum run");
+	CHECK_OR_RETURN(kvmuf_vm_page_sums(vm)[page] == ((KVMUF_TEST_GPA + page * KVMUF_PAGE_SIZE) ^ SEED) +
 	      0x5555, "page sum 0x%llx", (unsigned long long)kvmuf_vm_page_sums(vm)[page]);
-	CHECK(kvmuf_vm_check_results(vm, KVMUF_MODE_SUM, 0, res) == 0, "sum results");
+	CHECK_OR_RETURN(kvmuf_vm_check_results(vm, KVMUF_MODE_SUM, 0, res) == 0, "sum results");
 	*((char *)page_word(vm, page) + 2049) ^= 1;
 	printf("expect a diagnostic for the page sum at gpa 0x%llx:\n",
 	       (unsigned long long)(KVMUF_TEST_GPA + page * KVMUF_PAGE_SIZE));
-	CHECK(kvmuf_vm_check_results(vm, KVMUF_MODE_SUM, 0, res) < 0,
+	CHECK_OR_RETURN(kvmuf_vm_check_results(vm, KVMUF_MODE_SUM, 0, res) < 0,
 	      "check_results accepted a changed byte");
 }
 
@@ -107,19 +98,19 @@ static void test_run_pages(struct kvmuf_vm *vm)
 {
 	uint64_t result = ~0ULL, total = NR_VCPUS * kvmuf_vm_region_pages(vm);
 
-	CHECK(((uintptr_t)kvmuf_vm_test_mem(vm)->hva & ((2 << 20) - 1)) == 0,
+	CHECK_OR_RETURN(((uintptr_t)kvmuf_vm_test_mem(vm)->hva & ((2 << 20) - 1)) == 0,
 	      "test memory at %p, not 2 MiB aligned", kvmuf_vm_test_mem(vm)->hva);
 	kvmuf_vm_fill_pattern(vm, SEED);
 	*page_word(vm, 7) ^= 1;
-	CHECK(kvmuf_vm_run_pages(vm, 1, KVMUF_MODE_VERIFY, SEED, 0, 7, &result) == 0 &&
+	CHECK_OR_RETURN(kvmuf_vm_run_pages(vm, 1, KVMUF_MODE_VERIFY, SEED, 0, 7, &result) == 0 &&
 	      result == 0, "pages 0..6: %llu mismatches", (unsigned long long)result);
-	CHECK(kvmuf_vm_run_pages(vm, 0, KVMUF_MODE_VERIFY, SEED, 5, 3, &result) == 0 &&
+	CHECK_OR_RETURN(kvmuf_vm_run_pages(vm, 0, KVMUF_MODE_VERIFY, SEED, 5, 3, &result) == 0 &&
 	      result == 1, "pages 5..7: %llu mismatches", (unsigned long long)result);
-	CHECK(kvmuf_vm_run_pages(vm, 0, KVMUF_MODE_WRITE, SEED ^ 2, total - 1, 1, &result) == 0 &&
+	CHECK_OR_RETURN(kvmuf_vm_run_pages(vm, 0, KVMUF_MODE_WRITE, SEED ^ 2, total - 1, 1, &result) == 0 &&
 	      result == 1 && *page_word(vm, total - 1) ==
 	      ((KVMUF_TEST_GPA + (total - 1) * KVMUF_PAGE_SIZE) ^ SEED ^ 2), "last page");
 	printf("expect a diagnostic for a range past the end:\n");
-	CHECK(kvmuf_vm_run_pages(vm, 0, KVMUF_MODE_WRITE, SEED, total, 1, &result) < 0,
+	CHECK_OR_RETURN(kvmuf_vm_run_pages(vm, 0, KVMUF_MODE_WRITE, SEED, total, 1, &result) < 0,
 	      "a page past the end");
 }
 
@@ -132,13 +123,13 @@ static void test_corrupt_page(struct kvmuf_vm *vm)
 	*page_word(vm, page) ^= 1;
 	printf("expect a diagnostic for 1 bad page at gpa 0x%llx:\n",
 	       (unsigned long long)(KVMUF_TEST_GPA + page * KVMUF_PAGE_SIZE));
-	CHECK(run(vm, KVMUF_MODE_VERIFY, SEED) == 0, "verify run");
-	CHECK(res[0].guest_result == 0 && res[1].guest_result == 1,
+	CHECK_OR_RETURN(run(vm, KVMUF_MODE_VERIFY, SEED) == 0, "verify run");
+	CHECK_OR_RETURN(res[0].guest_result == 0 && res[1].guest_result == 1,
 	      "mismatches %llu/%llu", (unsigned long long)res[0].guest_result,
 	      (unsigned long long)res[1].guest_result);
-	CHECK(kvmuf_vm_check_results(vm, KVMUF_MODE_VERIFY, SEED, res) < 0,
+	CHECK_OR_RETURN(kvmuf_vm_check_results(vm, KVMUF_MODE_VERIFY, SEED, res) < 0,
 	      "check_results accepted a corrupted page");
-	CHECK(kvmuf_vm_check_pattern(vm, SEED, &first) == 1 &&
+	CHECK_OR_RETURN(kvmuf_vm_check_pattern(vm, SEED, &first) == 1 &&
 	      first == KVMUF_TEST_GPA + page * KVMUF_PAGE_SIZE,
 	      "host check first bad 0x%llx", (unsigned long long)first);
 }
@@ -148,12 +139,12 @@ static void test_wrong_prefill(struct kvmuf_vm *vm)
 {
 	kvmuf_vm_fill_pattern(vm, SEED ^ 0x1000);
 	printf("expect diagnostics for every page:\n");
-	CHECK(run(vm, KVMUF_MODE_VERIFY, SEED) == 0, "verify run");
+	CHECK_OR_RETURN(run(vm, KVMUF_MODE_VERIFY, SEED) == 0, "verify run");
 	for (unsigned int i = 0; i < NR_VCPUS; i++)
-		CHECK(res[i].guest_result == res[i].pages,
+		CHECK_OR_RETURN(res[i].guest_result == res[i].pages,
 		      "vcpu %u: %llu mismatches", i,
 		      (unsigned long long)res[i].guest_result);
-	CHECK(kvmuf_vm_check_results(vm, KVMUF_MODE_VERIFY, SEED, res) < 0,
+	CHECK_OR_RETURN(kvmuf_vm_check_results(vm, KVMUF_MODE_VERIFY, SEED, res) < 0,
 	      "check_results accepted a wrong pre-fill");
 }
 
@@ -195,20 +186,20 @@ static void test_hook_mmio(struct kvmuf_vm *vm)
 	unsigned int pages = NR_VCPUS * kvmuf_vm_region_pages(vm);
 
 	memset(kvmuf_vm_test_mem(vm)->hva, 0, kvmuf_vm_test_mem(vm)->size);
-	CHECK(set_test_slot(vm, 0) == 0, "remove test slot: %s", strerror(errno));
+	CHECK_OR_RETURN(set_test_slot(vm, 0) == 0, "remove test slot: %s", strerror(errno));
 
 	printf("expect unexpected-exit MMIO diagnostics (no hook):\n");
-	CHECK(run(vm, KVMUF_MODE_WRITE, SEED) < 0, "MMIO exit without a hook");
+	CHECK_OR_RETURN(run(vm, KVMUF_MODE_WRITE, SEED) < 0, "MMIO exit without a hook");
 
 	atomic_store(&hook_calls, 0);
 	kvmuf_vm_set_exit_hook(vm, mmio_hook, NULL);
-	CHECK(run(vm, KVMUF_MODE_WRITE, SEED) == 0, "write run with MMIO hook");
+	CHECK_OR_RETURN(run(vm, KVMUF_MODE_WRITE, SEED) == 0, "write run with MMIO hook");
 	kvmuf_vm_set_exit_hook(vm, NULL, NULL);
-	CHECK(atomic_load(&hook_calls) == pages, "hook calls %u, pages %u",
+	CHECK_OR_RETURN(atomic_load(&hook_calls) == pages, "hook calls %u, pages %u",
 	      atomic_load(&hook_calls), pages);
-	CHECK(kvmuf_vm_check_results(vm, KVMUF_MODE_WRITE, SEED, res) == 0,
+	CHECK_OR_RETURN(kvmuf_vm_check_results(vm, KVMUF_MODE_WRITE, SEED, res) == 0,
 	      "write results via MMIO hook");
-	CHECK(set_test_slot(vm, 1) == 0, "re-add test slot: %s", strerror(errno));
+	CHECK_OR_RETURN(set_test_slot(vm, 1) == 0, "re-add test slot: %s", strerror(errno));
 }
 
 static enum kvmuf_exit_action stop_on_mmio(struct kvmuf_vm *vm,
@@ -226,17 +217,17 @@ static void test_hook_stop(struct kvmuf_vm *vm)
 {
 	uint64_t result;
 
-	CHECK(kvmuf_vm_update_test_slot(vm, KVMUF_TEST_GPA + (1ULL << 30), 0, 0) == 0,
+	CHECK_OR_RETURN(kvmuf_vm_update_test_slot(vm, KVMUF_TEST_GPA + (1ULL << 30), 0, 0) == 0,
 	      "move the test slot");
 	atomic_store(&hook_calls, 0);
 	kvmuf_vm_set_exit_hook(vm, stop_on_mmio, NULL);
 	/* The guest still touches the old GPA: nothing backs it now. */
-	CHECK(kvmuf_vm_run_pages(vm, 0, KVMUF_MODE_READ, 0, 0, 1, &result) == 1 &&
+	CHECK_OR_RETURN(kvmuf_vm_run_pages(vm, 0, KVMUF_MODE_READ, 0, 0, 1, &result) == 1 &&
 	      atomic_load(&hook_calls) == 1, "stopped by the hook? %u calls",
 	      atomic_load(&hook_calls));
 	kvmuf_vm_set_exit_hook(vm, NULL, NULL);
-	CHECK(kvmuf_vm_update_test_slot(vm, KVMUF_TEST_GPA, 0, 0) == 0, "move it back");
-	CHECK(kvmuf_vm_run_pages(vm, 0, KVMUF_MODE_WRITE, SEED, 0, 4, &result) == 0 &&
+	CHECK_OR_RETURN(kvmuf_vm_update_test_slot(vm, KVMUF_TEST_GPA, 0, 0) == 0, "move it back");
+	CHECK_OR_RETURN(kvmuf_vm_run_pages(vm, 0, KVMUF_MODE_WRITE, SEED, 0, 4, &result) == 0 &&
 	      result == 4, "runs again after the move back");
 }
 
@@ -316,19 +307,19 @@ static void test_hook_efault(struct kvmuf_vm *vm)
 {
 	atomic_store(&inject_left, 1);
 	printf("expect a KVM_RUN EFAULT diagnostic (no hook):\n");
-	CHECK(run(vm, KVMUF_MODE_WRITE, SEED) < 0, "EFAULT without a hook");
+	CHECK_OR_RETURN(run(vm, KVMUF_MODE_WRITE, SEED) < 0, "EFAULT without a hook");
 
 	atomic_store(&bare_efaults, 0);
 	atomic_store(&memory_fault_exits, 0);
 	atomic_store(&inject_left, 6);
 	kvmuf_vm_set_exit_hook(vm, efault_hook, NULL);
-	CHECK(run(vm, KVMUF_MODE_WRITE, SEED ^ 1) == 0, "write with EFAULT hook");
+	CHECK_OR_RETURN(run(vm, KVMUF_MODE_WRITE, SEED ^ 1) == 0, "write with EFAULT hook");
 	kvmuf_vm_set_exit_hook(vm, NULL, NULL);
-	CHECK(atomic_load(&bare_efaults) == 3 &&
+	CHECK_OR_RETURN(atomic_load(&bare_efaults) == 3 &&
 	      atomic_load(&memory_fault_exits) == 3,
 	      "hook saw %u bare EFAULTs, %u memory faults (want 3, 3)",
 	      atomic_load(&bare_efaults), atomic_load(&memory_fault_exits));
-	CHECK(kvmuf_vm_check_results(vm, KVMUF_MODE_WRITE, SEED ^ 1, res) == 0,
+	CHECK_OR_RETURN(kvmuf_vm_check_results(vm, KVMUF_MODE_WRITE, SEED ^ 1, res) == 0,
 	      "write results after EFAULT retries");
 }
 

@@ -33,16 +33,6 @@
 #define RING		16
 #define SEED		0xad0be0ad0be0ad0bULL
 
-/* A failure after which the case cannot go on (the vCPU threads end with the process). */
-#define REQUIRE(cond, ...)							\
-	do {									\
-		if (!(cond)) {							\
-			fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);	\
-			fprintf(stderr, __VA_ARGS__);				\
-			fputc('\n', stderr);					\
-			return 1;						\
-		}								\
-	} while (0)
 
 struct adopt {
 	struct kvmuf_vm *vm;
