@@ -65,7 +65,7 @@ check_json() {
 	for m in "$@"; do
 		m=$(printf '%s' "$m" | sed 's/+/\\+/g')	# a mode name as a regex
 		for v in 1 2; do
-			grep -Eq "^\{\"mode\": \"$m\", \"vcpus\": $v, \"status\": \"ok\", .*\"overall_rate\": [0-9]" "$f" ||
+			grep -Eq "^\{ \"mode\": \"$m\", \"vcpus\": $v, \"status\": \"ok\", .*\"overall_rate\": [0-9]" "$f" ||
 				fail "$f: no ok result for $m at $v vCPUs"
 		done
 	done
@@ -95,7 +95,7 @@ check_common() {
 	if [ $kvmuf -eq 0 ]; then
 		grep -q '^NOTE: kvm-userfault unavailable (.*): skipping none-attached, kvmuf-park, kvmuf-park+uffd, kvmuf-minor, kvmuf-exit; running only the modes that do not need it: ' \
 			"$tmp/$name.out" || fail "$name: no NOTE about the skipped kvm-userfault modes"
-		grep -q '"kvm_userfault": {"available": false, "reason": "' "$tmp/$name.json" ||
+		grep -q '"kvm_userfault": { "available": false, "reason": "' "$tmp/$name.json" ||
 			fail "$name: the JSON does not say kvm-userfault is unavailable"
 		grep -q '"mode": "kvmuf-park", "reason": ' "$tmp/$name.json" ||
 			fail "$name: the JSON does not list kvmuf-park as skipped"
