@@ -8,7 +8,7 @@
 #     with a '#' header and one row per vCPU count;
 #   - without /dev/kvm-userfault: the NOTE that the kvm-userfault modes are skipped, at
 #     the top and in the JSON; with it: their rows and the hook overhead line;
-#   - --baseline reads a JSON written by -m none.
+#   - --baseline reads a JSON written by --modes none, and a re-indented copy of it reads the same.
 # Exit status: 0 pass, 1 fail, 77 /dev/kvm unusable (the tool exits 3: a SKIP here).
 # Busybox sh compatible (the test VM's initramfs has no other shell).
 set -u
@@ -39,6 +39,7 @@ fi
 [ $rc -eq 0 ] || { show "$tmp/probe.out"; show "$tmp/probe.err"; fail "probe run exited $rc"; exit 1; }
 
 for bad in "--modes bogus" "-v 0" "-v 1,x" "-b 1000" "--reps 0" "--backing tmpfs" "-T 0" "-d -1" "extra" \
+	# (the selftest's letters that mean something else in the other tools are refused)
 	"-m none" "-n 1" "-s anon" "-p" "-c 0" "-R" "-W" \
 	"--json /nonexistent/dir/out.json" "--dat /nonexistent/dir/out.dat"; do
 	# shellcheck disable=SC2086
@@ -144,7 +145,7 @@ run range --modes none -v 2 -b 64K --reps 1 --cpus 0-1/1
 [ $rc -eq 0 ] && grep -q 'pinning: vCPUs on 0,1; serving threads on 1$' "$tmp/range.out" ||
 	fail "--cpus 0-1/1: exit $rc, or the header does not show CPUs 0,1"
 
-# --baseline: a JSON of -m none, read back.
+# --baseline: a JSON of --modes none, read back.
 run base --modes none -v 1,2 -b 256K --reps 1 --json "$tmp/base.json"
 [ $rc -eq 0 ] || fail "base: exit $rc"
 run withbase -v 1,2 -b 256K --reps 1 --modes none,none-attached --baseline "$tmp/base.json"
