@@ -38,8 +38,8 @@ if [ $rc -eq 3 ]; then
 fi
 [ $rc -eq 0 ] || { show "$tmp/probe.out"; show "$tmp/probe.err"; fail "probe run exited $rc"; exit 1; }
 
+# (The selftest's letters that mean something else in the other tools are refused too.)
 for bad in "--modes bogus" "-v 0" "-v 1,x" "-b 1000" "--reps 0" "--backing tmpfs" "-T 0" "-d -1" "extra" \
-	# (the selftest's letters that mean something else in the other tools are refused)
 	"-m none" "-n 1" "-s anon" "-p" "-c 0" "-R" "-W" \
 	"--json /nonexistent/dir/out.json" "--dat /nonexistent/dir/out.dat"; do
 	# shellcheck disable=SC2086
