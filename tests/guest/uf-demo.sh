@@ -12,7 +12,7 @@ vmm -v 2 -b 4M -c -q
 [ $rc -eq 0 ] || { show vmm "$tmp/vmm.out"; fail "baseline run"; }
 echo "baseline, memory present:   $(summary)"
 for mode in park exit; do
-	start_daemon "$tmp/snap" -t 2
+	start_daemon "$tmp/snap" -T 2
 	# -P 64: the VMM reads 64 pages itself first (device emulation): userfaultfd serves
 	# those, the rings the rest.
 	vmm -v 2 -b 4M -q -u $mode -D "$tmp/sock" -S "$tmp/snap" -P 64

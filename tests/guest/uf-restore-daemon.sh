@@ -13,7 +13,7 @@ for nv in 1 2; do
 	for mode in park exit; do
 		for mem in anon memfd; do
 			case="$nv vCPU, $mode, $mem"
-			start_daemon "$tmp/snap" -t 2
+			start_daemon "$tmp/snap" -T 2
 			vmm -v $nv -b $((per_vcpu * 4))K -m $mem -u $mode -D "$tmp/sock" -S "$tmp/snap"
 			vrc=$rc
 			wait_exit $dpid 10 || { show vmm "$tmp/vmm.out"; fail "$case: daemon did not exit after the VMM"; }
@@ -40,7 +40,7 @@ done
 for mode in park exit; do
 	for mem in anon memfd; do
 		case="VMM reads, $mode, $mem"
-		start_daemon "$tmp/snap" -t 2
+		start_daemon "$tmp/snap" -T 2
 		vmm -v 1 -b $((per_vcpu * 4))K -m $mem -u $mode -D "$tmp/sock" -S "$tmp/snap" -P 32
 		vrc=$rc
 		wait_exit $dpid 10 || fail "$case: daemon did not exit after the VMM"
@@ -55,7 +55,7 @@ for mode in park exit; do
 	done
 done
 # Negative control: module only (-M), the same reads find zero pages, and the VMM says so.
-start_daemon "$tmp/snap" -t 2
+start_daemon "$tmp/snap" -T 2
 vmm -v 1 -b $((per_vcpu * 4))K -u park -M -D "$tmp/sock" -S "$tmp/snap" -P 32
 vrc=$rc
 wait_exit $dpid 10 || fail "module only: daemon did not exit after the VMM"
