@@ -57,7 +57,8 @@ void kvmuf_vm_show(struct seq_file *m, struct kvmuf_vm *vm, bool fdinfo)
 
 	kvmuf_vm_stats(vm, &st);
 	kvmuf_show_pair(m, fdinfo, "vm", "%llu", vm->kvm->userspace_pid);
-	kvmuf_show_str(m, fdinfo, "state", READ_ONCE(vm->detached) ? "orphan" : "attached");
+	kvmuf_show_str(m, fdinfo, "state", READ_ONCE(vm->detached) ? "orphan" :
+		       READ_ONCE(vm->takeover_pending) ? "takeover" : "attached");
 	kvmuf_show_str(m, fdinfo, "mode", vm->flags & KVMUF_ATTACH_EXIT ? "exit" : "park");
 	kvmuf_show_pair(m, fdinfo, "rings", "%llu", vm->nr_vcpu_rings + 1);
 	kvmuf_show_pair(m, fdinfo, "ring_entries", "%llu", vm->ring_entries);

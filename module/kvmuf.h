@@ -107,6 +107,13 @@ struct kvmuf_vm {
 	struct kref mem;
 	u32 flags;			/* KVMUF_ATTACH_* */
 	bool detached;			/* the device closed, until an ATTACH(ADOPT) */
+	/*
+	 * KVMUF_ATTACH_TAKEOVER: the device closed with GFNs missing; until the deadline
+	 * an adoption may take over while vCPUs stay parked. Under kvmuf_vms_lock.
+	 */
+	bool takeover_pending;
+	unsigned long takeover_deadline;	/* jiffies */
+	u32 takeover_ms;
 	bool hup_sent;
 
 	struct mutex lock;		/* serialises ADD_RANGE */

@@ -198,6 +198,7 @@ static struct kvmuf_vm *kvmuf_vm_create(struct kvm *kvm, const struct kvmuf_atta
 	}
 	vm->kvm = kvm;
 	vm->flags = a->flags;
+	vm->takeover_ms = a->takeover_ms;
 	refcount_set(&vm->refs, 1);
 	kref_init(&vm->mem);
 	mutex_init(&vm->lock);
@@ -215,11 +216,16 @@ static int kvmuf_check_attach(const struct kvmuf_attach *a)
 {
 	unsigned int i;
 
-	if (a->flags & ~(KVMUF_ATTACH_EXIT | KVMUF_ATTACH_ADOPT))
+	if (a->flags & ~(KVMUF_ATTACH_EXIT | KVMUF_ATTACH_ADOPT | KVMUF_ATTACH_TAKEOVER))
+		return -EINVAL;
+	if (a->reserved0)
 		return -EINVAL;
 	for (i = 0; i < ARRAY_SIZE(a->reserved); i++)
 		if (a->reserved[i])
 			return -EINVAL;
+	if ((a->flags & KVMUF_ATTACH_TAKEOVER) ?
+	    !a->takeover_ms || a->takeover_ms > KVMUF_MAX_TAKEOVER_MS : a->takeover_ms)
+		return -EINVAL;
 	if (a->nr_vcpu_rings > KVMUF_MAX_VCPU_RINGS)
 		return -EINVAL;
 	if (a->ring_entries < KVMUF_MIN_RING_ENTRIES ||
@@ -317,20 +323,29 @@ static int kvmuf_vm_adopt(struct file *file, struct kvmuf_vm *vm, const struct k
 	int ret;
 
 	lockdep_assert_held(&kvmuf_vms_lock);
-	if (!READ_ONCE(vm->detached))
+	if (!READ_ONCE(vm->detached) && !vm->takeover_pending)
 		return -EBUSY;
 	if ((a->flags & ~KVMUF_ATTACH_ADOPT) != vm->flags ||
 	    a->ring_entries != vm->ring_entries || a->nr_vcpu_rings != vm->nr_vcpu_rings)
 		return -EINVAL;
+	/*
+	 * In a takeover wait vCPUs still run, park and notify: the word-level withdraw
+	 * races with them harmlessly (an entry pushed meanwhile is a duplicate at worst),
+	 * and the wake-up below sends every vCPU parked on a withdrawn notification to
+	 * notify the new consumer.
+	 */
 	ret = kvmuf_vm_withdraw_notified(vm);
 	if (ret)
 		return ret;
 	kvmuf_vm_check_heads(vm);
+	vm->takeover_pending = false;
+	vm->takeover_ms = a->takeover_ms;
 	vm->hup_sent = false;
 	/* Pairs with kvmuf_vm_detached(): a vCPU that sees it attached sees the bits. */
 	smp_store_release(&vm->detached, false);
 	/* Pairs with kvmuf_file_vm(), as in a plain attach. */
 	smp_store_release(&file->private_data, vm);
+	kvmuf_wake_parked(vm);
 	pr_info("VM adopted by a new attachment with %lld GFNs missing\n",
 		(long long)atomic64_read(&vm->nr_missing));
 	return 0;
@@ -393,18 +408,24 @@ void kvmuf_vm_wake_all(struct kvmuf_vm *vm)
 	wake_up_all(&vm->poll_wq);
 }
 
-/*
- * The device fd's last reference is gone. Parked vCPUs wake and, for GFNs still missing,
- * return to their VMM with an error exit naming the GFN. If nothing is missing the state
- * goes now; otherwise it stays as an orphan so later touches fail the same way.
- */
-void kvmuf_vm_release(struct kvmuf_vm *vm)
+/* Nobody resolves any more: wake every sleeper to see it (then error exits). */
+static void kvmuf_vm_detach_now(struct kvmuf_vm *vm)
 {
-	u64 missing;
-
 	WRITE_ONCE(vm->detached, true);
 	smp_mb();	/* detached is seen by every sleeper we wake below */
 	kvmuf_vm_wake_all(vm);
+}
+
+/*
+ * Detach at once: parked vCPUs wake and, for GFNs still missing, return to their VMM
+ * with an error exit naming the GFN. If nothing is missing the state goes now;
+ * otherwise it stays as an orphan so later touches fail the same way.
+ */
+static void kvmuf_vm_detach(struct kvmuf_vm *vm)
+{
+	u64 missing;
+
+	kvmuf_vm_detach_now(vm);
 	missing = atomic64_read(&vm->nr_missing);
 	if (!missing) {
 		bool ours;
@@ -418,6 +439,25 @@ void kvmuf_vm_release(struct kvmuf_vm *vm)
 	}
 	pr_info("VM detached with %llu GFNs missing: vCPUs touching them get an error exit\n",
 		missing);
+}
+
+/*
+ * The device fd's last reference is gone. With KVMUF_ATTACH_TAKEOVER and GFNs missing,
+ * nothing changes for the vCPUs yet: they stay parked until an adoption or the
+ * deadline (the reaper detaches then). Otherwise detach now.
+ */
+void kvmuf_vm_release(struct kvmuf_vm *vm)
+{
+	if ((vm->flags & KVMUF_ATTACH_TAKEOVER) && atomic64_read(&vm->nr_missing)) {
+		mutex_lock(&kvmuf_vms_lock);
+		vm->takeover_deadline = jiffies + msecs_to_jiffies(vm->takeover_ms);
+		vm->takeover_pending = true;
+		mutex_unlock(&kvmuf_vms_lock);
+		pr_info("page server gone with %lld GFNs missing: waiting %u ms for a new one\n",
+			(long long)atomic64_read(&vm->nr_missing), vm->takeover_ms);
+		return;
+	}
+	kvmuf_vm_detach(vm);
 }
 
 /* Only our own reference keeps the VM: its VMM has closed every fd. */
@@ -439,6 +479,13 @@ static void kvmuf_reap(struct work_struct *work)
 
 	mutex_lock(&kvmuf_vms_lock);
 	hash_for_each_safe(kvmuf_vms, bkt, tmp, vm, hnode) {
+		if (vm->takeover_pending &&
+		    (time_after_eq(jiffies, vm->takeover_deadline) || kvmuf_vm_dead(vm))) {
+			vm->takeover_pending = false;
+			pr_info("no page server took over in %u ms: VM detached\n",
+				vm->takeover_ms);
+			kvmuf_vm_detach_now(vm);
+		}
 		if (!kvmuf_vm_dead(vm))
 			continue;
 		if (READ_ONCE(vm->detached)) {

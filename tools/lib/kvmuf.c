@@ -226,6 +226,13 @@ KVMUF_PUBLIC int kvmuf_map(struct kvmuf *k)
 KVMUF_PUBLIC int kvmuf_attach(struct kvmuf *k, int vm_fd, uint32_t flags,
 			      uint32_t nr_vcpu_rings, uint32_t ring_entries)
 {
+	return kvmuf_attach_takeover(k, vm_fd, flags, nr_vcpu_rings, ring_entries, 0);
+}
+
+KVMUF_PUBLIC int kvmuf_attach_takeover(struct kvmuf *k, int vm_fd, uint32_t flags,
+				       uint32_t nr_vcpu_rings, uint32_t ring_entries,
+				       uint32_t takeover_ms)
+{
 	struct kvmuf_attach a;
 	int ret;
 
@@ -235,9 +242,10 @@ KVMUF_PUBLIC int kvmuf_attach(struct kvmuf *k, int vm_fd, uint32_t flags,
 		return -EBUSY;
 	memset(&a, 0, sizeof(a));
 	a.vm_fd = vm_fd;
-	a.flags = flags;
+	a.flags = flags | (takeover_ms ? KVMUF_ATTACH_TAKEOVER : 0);
 	a.nr_vcpu_rings = nr_vcpu_rings;
 	a.ring_entries = ring_entries;
+	a.takeover_ms = takeover_ms;
 	ret = kvmuf_ioctl(k, KVMUF_ATTACH, &a);
 	if (ret < 0)
 		return ret;

@@ -98,6 +98,15 @@ KVMUF_PUBLIC int kvmuf_attach(struct kvmuf *k, int vm_fd, uint32_t flags,
 			      uint32_t nr_vcpu_rings, uint32_t ring_entries);
 
 /*
+ * kvmuf_attach() with KVMUF_ATTACH_TAKEOVER when takeover_ms > 0: if the page server
+ * holding the fd dies with pages missing, vCPUs stay parked for takeover_ms while a new
+ * one is brought in with KVMUF_ATTACH_ADOPT (pass the same flags and takeover_ms).
+ */
+KVMUF_PUBLIC int kvmuf_attach_takeover(struct kvmuf *k, int vm_fd, uint32_t flags,
+				       uint32_t nr_vcpu_rings, uint32_t ring_entries,
+				       uint32_t takeover_ms);
+
+/*
  * KVMUF_GET_INFO, then mmap of all rings, checking the geometry the module reports
  * (-EPROTO if it is inconsistent or the API version differs). No-op if mapped already.
  */

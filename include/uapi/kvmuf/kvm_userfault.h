@@ -44,7 +44,7 @@
  *   installing --its copy done: data in, then the bit cleared--------->  present
  *   installing --its copy failed (-EFAULT): parked vCPUs fault again-->  missing
  *   missing, notified --RESOLVE (the caller put the data in place)--->  present
- *   notified --detach, then ATTACH(ADOPT): the rings get a new entry
+ *   notified --detach (or a takeover wait), then ATTACH(ADOPT): the rings get a new entry
  *              at the next fault on it------------------------------->  missing
  *
  *   SET_MISSING on a missing GFN, RESOLVE(_COPY) on a present one: "unchanged".
@@ -156,17 +156,32 @@
  *                    Waiter fds of the old attachment wait again. -ENOENT if the VM
  *                    has no such state, -EBUSY if it is attached; the VM's owner only,
  *                    as ATTACH.
+ *
+ *   KVMUF_ATTACH_TAKEOVER with takeover_ms: when the device fd's last reference goes
+ *                    with GFNs still missing (the page server died), the VM does not
+ *                    detach at once: for takeover_ms milliseconds vCPUs stay parked on
+ *                    missing GFNs and new faults park too (exit mode: KVMUF_WAIT keeps
+ *                    waiting), for a new page server that an ATTACH(ADOPT) brings in.
+ *                    Without one in time, the VM detaches as it would have at once
+ *                    (error exits). Checked at the module's reaper period
+ *                    (reap_interval_ms, 1 s by default). An adoption repeats the flag
+ *                    and gives the next takeover_ms.
  */
 #define KVMUF_ATTACH_EXIT	(1U << 0)
 #define KVMUF_ATTACH_ADOPT	(1U << 1)
+#define KVMUF_ATTACH_TAKEOVER	(1U << 2)
 
 struct kvmuf_attach {
 	__s32 vm_fd;
 	__u32 flags;		/* KVMUF_ATTACH_* */
 	__u32 nr_vcpu_rings;	/* 0..KVMUF_MAX_VCPU_RINGS */
 	__u32 ring_entries;	/* power of two, MIN..MAX_RING_ENTRIES */
-	__u64 reserved[4];	/* must be zero */
+	__u32 takeover_ms;	/* KVMUF_ATTACH_TAKEOVER: 1..KVMUF_MAX_TAKEOVER_MS; else 0 */
+	__u32 reserved0;	/* must be zero */
+	__u64 reserved[3];	/* must be zero */
 };
+
+#define KVMUF_MAX_TAKEOVER_MS	3600000U	/* an hour */
 
 /*
  * KVMUF_GET_INFO: geometry of the rings and counters, for an attached fd. The counters

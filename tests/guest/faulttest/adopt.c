@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "check.h"
@@ -42,7 +43,17 @@ struct adopt {
 	atomic_int done;
 	atomic_int adopted;		/* a new page server has the state */
 	atomic_uint detached_exits;	/* EFAULT exits seen before that */
+	int give_up;			/* on an EFAULT exit, end the vCPU at once */
+	atomic_llong first_exit_ns;	/* when the first EFAULT exit came */
 };
+
+static long long now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
 
 /*
  * The VMM's answer to a vCPU's error exit: while nobody serves, wait for the new page
@@ -58,6 +69,11 @@ static enum kvmuf_exit_action vcpu_exit(struct kvmuf_vm *vm, const struct kvmuf_
 		return KVMUF_EXIT_ERROR;
 	if (!atomic_load(&a->adopted))
 		atomic_fetch_add(&a->detached_exits, 1);
+	long long zero = 0;
+
+	atomic_compare_exchange_strong(&a->first_exit_ns, &zero, now_ns());
+	if (a->give_up)
+		return KVMUF_EXIT_STOP;
 	for (int i = 0; i < 3000 && !atomic_load(&a->adopted); i++)
 		usleep(10000);
 	return atomic_load(&a->adopted) ? KVMUF_EXIT_RETRY : KVMUF_EXIT_ERROR;
@@ -72,12 +88,14 @@ static void *run(void *arg)
 	return NULL;
 }
 
-static int attach(struct kvmuf **k, int vm_fd, uint32_t flags, uint32_t entries)
+/* takeover_ms > 0: with KVMUF_ATTACH_TAKEOVER. */
+static int attach(struct kvmuf **k, int vm_fd, uint32_t flags, uint32_t entries,
+		  uint32_t takeover_ms)
 {
 	int ret = kvmuf_open(k);
 
 	if (!ret)
-		ret = kvmuf_attach(*k, vm_fd, flags, VCPUS, entries);
+		ret = kvmuf_attach_takeover(*k, vm_fd, flags, VCPUS, entries, takeover_ms);
 	if (ret)
 		kvmuf_close(*k);
 	return ret;
@@ -97,7 +115,12 @@ static int attach(struct kvmuf **k, int vm_fd, uint32_t flags, uint32_t entries)
 		_r;								\
 	})
 
-int ft_case_adopt(int argc, char **argv)
+/*
+ * The adoption, after a plain detach (takeover_ms 0: the vCPUs get the detached error
+ * exit and their VMM runs them again once adopted), or within a takeover wait (the
+ * vCPUs never leave their parks: no exit at all).
+ */
+static int adopt_one(uint32_t takeover_ms)
 {
 	struct kvmuf_vm_config vcfg = {
 		.nr_vcpus = VCPUS, .bytes_per_vcpu = REGION_PAGES * KVMUF_PAGE_SIZE,
@@ -116,8 +139,6 @@ int ft_case_adopt(int argc, char **argv)
 	pthread_t th;
 	int vm_fd, ret;
 
-	(void)argc;
-	(void)argv;
 	if (kvmuf_vm_create(&vcfg, &a.vm) != KVMUF_CREATE_OK)
 		return 1;
 	vm_fd = kvmuf_vm_fd(a.vm);
@@ -126,9 +147,9 @@ int ft_case_adopt(int argc, char **argv)
 	for (uint64_t p = 0; p < PAGES; p++)
 		kvmuf_snap_fill_page(snap + p * KVMUF_PAGE_SIZE, base + p, SEED);
 
-	CHECK(attach(&k3, vm_fd, KVMUF_ATTACH_ADOPT, RING) == -ENOENT,
+	CHECK(attach(&k3, vm_fd, KVMUF_ATTACH_ADOPT, RING, takeover_ms) == -ENOENT,
 	      "adopting a VM that was never attached: not ENOENT");
-	ret = attach(&k1, vm_fd, 0, RING);
+	ret = attach(&k1, vm_fd, 0, RING, takeover_ms);
 	if (!ret)
 		ret = kvmuf_add_range(k1, base, PAGES, KVMUF_RANGE_MISSING | KVMUF_RANGE_MODULE_ONLY);
 	if (ret) {
@@ -159,24 +180,38 @@ int ft_case_adopt(int argc, char **argv)
 	/* The dying daemon read vCPU 0's fault and never resolved it. */
 	REQUIRE(kvmuf_ring_consume(k1, 1, &dropped, 1) == 1, "reading ring 1");
 
-	CHECK(attach(&k3, vm_fd, KVMUF_ATTACH_ADOPT, RING) == -EBUSY,
+	CHECK(attach(&k3, vm_fd, KVMUF_ATTACH_ADOPT, RING, takeover_ms) == -EBUSY,
 	      "adopting an attached VM: not EBUSY");
 	CHECK(kvmuf_info(k1, &info) == 0, "info");
 	missing_at_close = info.nr_missing;
 	kvmuf_close(k1);	/* the page server dies */
-	for (int i = 0; i < 1000 && atomic_load(&a.detached_exits) < VCPUS; i++)
-		usleep(10000);
-	CHECK(atomic_load(&a.detached_exits) == VCPUS,
-	      "%u of %u vCPUs got the detached error exit", atomic_load(&a.detached_exits), VCPUS);
+	if (takeover_ms) {
+		/* A second: nobody leaves a park, nobody exits. */
+		usleep(1000000);
+		CHECK(atomic_load(&a.detached_exits) == 0 && !atomic_load(&a.done),
+		      "within the takeover wait: %u detached exits, run %s",
+		      atomic_load(&a.detached_exits), atomic_load(&a.done) ? "ended" : "going");
+	} else {
+		for (int i = 0; i < 1000 && atomic_load(&a.detached_exits) < VCPUS; i++)
+			usleep(10000);
+		CHECK(atomic_load(&a.detached_exits) == VCPUS,
+		      "%u of %u vCPUs got the detached error exit",
+		      atomic_load(&a.detached_exits), VCPUS);
+	}
 
-	CHECK(attach(&k3, vm_fd, 0, RING) == -EBUSY, "a plain attach over the orphan: not EBUSY");
-	CHECK(attach(&k3, vm_fd, KVMUF_ATTACH_ADOPT, RING * 2) == -EINVAL,
+	CHECK(attach(&k3, vm_fd, 0, RING, takeover_ms) == -EBUSY,
+	      "a plain attach over the orphan: not EBUSY");
+	CHECK(attach(&k3, vm_fd, KVMUF_ATTACH_ADOPT, RING * 2, takeover_ms) == -EINVAL,
 	      "adopting with other rings: not EINVAL");
-	CHECK(attach(&k3, vm_fd, KVMUF_ATTACH_ADOPT | KVMUF_ATTACH_EXIT, RING) == -EINVAL,
-	      "adopting in another mode: not EINVAL");
-	ret = attach(&k2, vm_fd, KVMUF_ATTACH_ADOPT, RING);
+	CHECK(attach(&k3, vm_fd, KVMUF_ATTACH_ADOPT | KVMUF_ATTACH_EXIT, RING, takeover_ms) ==
+	      -EINVAL, "adopting in another mode: not EINVAL");
+	if (takeover_ms)
+		CHECK(attach(&k3, vm_fd, KVMUF_ATTACH_ADOPT, RING, 0) == -EINVAL,
+		      "adopting without the takeover flag: not EINVAL");
+	ret = attach(&k2, vm_fd, KVMUF_ATTACH_ADOPT, RING, takeover_ms);
 	REQUIRE(ret == 0, "adopting: %s", kvmuf_strerror(ret));
-	CHECK(attach(&k3, vm_fd, KVMUF_ATTACH_ADOPT, RING) == -EBUSY, "adopting twice: not EBUSY");
+	CHECK(attach(&k3, vm_fd, KVMUF_ATTACH_ADOPT, RING, takeover_ms) == -EBUSY,
+	      "adopting twice: not EBUSY");
 	CHECK(kvmuf_info(k2, &info) == 0 && info.nr_missing == missing_at_close,
 	      "%llu GFNs missing after adoption, %llu at close",
 	      (unsigned long long)info.nr_missing, (unsigned long long)missing_at_close);
@@ -215,13 +250,70 @@ int ft_case_adopt(int argc, char **argv)
 	printf("  first server: %llu pages; the second: %llu pages, %llu duplicate entries; gfn 0x%llx read and dropped, served after adoption\n",
 	       (unsigned long long)st1.served, (unsigned long long)st2.served,
 	       (unsigned long long)st2.duplicates, (unsigned long long)dropped.gfn);
+	CHECK(!takeover_ms || atomic_load(&a.detached_exits) == 0,
+	      "%u exits in a takeover", atomic_load(&a.detached_exits));
 	kvmuf_close(k2);	/* nothing missing: the state goes */
-	CHECK(attach(&k3, vm_fd, KVMUF_ATTACH_ADOPT, RING) == -ENOENT,
+	CHECK(attach(&k3, vm_fd, KVMUF_ATTACH_ADOPT, RING, takeover_ms) == -ENOENT,
 	      "adopting after a complete restore: not ENOENT");
 	kvmuf_vm_destroy(a.vm);
 	free(snap);
-	if (failures)
+	printf("  %s: a page server died with one fault unread and one read but unresolved; the VM's owner adopted the state for a new one: every page right, each resolved once\n",
+	       takeover_ms ? "takeover (vCPUs stayed parked)" : "after a detach");
+	return failures ? 1 : 0;
+}
+
+/* Nobody takes over within takeover_ms: the parked vCPU gets the detached exit then. */
+static int takeover_expires(uint32_t takeover_ms)
+{
+	struct kvmuf_vm_config vcfg = {
+		.nr_vcpus = 1, .bytes_per_vcpu = 16 * KVMUF_PAGE_SIZE, .backing = KVMUF_MEM_ANON,
+	};
+	struct adopt a = { .give_up = 1 };
+	long long closed, waited_ms;
+	struct kvmuf *k;
+	pthread_t th;
+	uint64_t base;
+	int ret;
+
+	if (kvmuf_vm_create(&vcfg, &a.vm) != KVMUF_CREATE_OK)
 		return 1;
-	printf("ok: a page server died with one fault unread and one read but unresolved; the VM's owner adopted the state for a new one: every page right, each resolved once\n");
+	base = kvmuf_vm_test_mem(a.vm)->gpa / KVMUF_PAGE_SIZE;
+	ret = kvmuf_open(&k);
+	if (!ret)
+		ret = kvmuf_attach_takeover(k, kvmuf_vm_fd(a.vm), 0, 1, RING, takeover_ms);
+	if (!ret)
+		ret = kvmuf_add_range(k, base, 16, KVMUF_RANGE_MISSING | KVMUF_RANGE_MODULE_ONLY);
+	REQUIRE(ret == 0, "kvm-userfault: %s", kvmuf_strerror(ret));
+	kvmuf_vm_set_exit_hook(a.vm, vcpu_exit, &a);
+	pthread_create(&th, NULL, run, &a);
+	for (int i = 0; i < 1000 && !kvmuf_ring_pending(k, 1); i++)
+		usleep(10000);
+	REQUIRE(kvmuf_ring_pending(k, 1), "the vCPU did not fault");
+	closed = now_ns();
+	kvmuf_close(k);
+	for (int i = 0; i < 1000 && !atomic_load(&a.done); i++)
+		usleep(10000);
+	REQUIRE(atomic_load(&a.done), "the vCPU never left its park (takeover wait %u ms)",
+		takeover_ms);
+	pthread_join(th, NULL);
+	waited_ms = (atomic_load(&a.first_exit_ns) - closed) / 1000000;
+	/* The reaper looks every reap_interval_ms (1 s): the wait ends within that after. */
+	CHECK(atomic_load(&a.detached_exits) == 1 && waited_ms >= takeover_ms &&
+	      waited_ms <= takeover_ms + 3000,
+	      "%u detached exits, %lld ms after the close (takeover wait %u ms)",
+	      atomic_load(&a.detached_exits), waited_ms, takeover_ms);
+	printf("  takeover wait of %u ms with nobody adopting: the vCPU left its park %lld ms after its page server died, with the detached exit\n",
+	       takeover_ms, waited_ms);
+	kvmuf_vm_destroy(a.vm);
+	return failures ? 1 : 0;
+}
+
+int ft_case_adopt(int argc, char **argv)
+{
+	(void)argc;
+	(void)argv;
+	if (adopt_one(0) || adopt_one(20000) || takeover_expires(1500))
+		return 1;
+	printf("ok: adoption after a detach and within a takeover wait (no vCPU left its park); an unclaimed takeover ends in the detached exit, bounded\n");
 	return 0;
 }
