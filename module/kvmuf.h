@@ -44,7 +44,7 @@ DECLARE_STATIC_KEY_FALSE(kvmuf_vms_present);
  *   missing[+notified] --RESOLVE_COPY claims it--> +installing --copy ok--> present
  *                                                              --copy failed--> as before
  *   missing[+notified] --RESOLVE (data put in place by the caller)--> present
- *   missing+notified --detach, then ATTACH(ADOPT) (vm.c)--> missing  (next fault notifies)
+ *   missing+notified --detach or takeover wait, then ATTACH(ADOPT) (vm.c)--> missing
  *
  * A vCPU on a missing GFN parks (park.c) until it is present, or the notification is
  * withdrawn, the memslots change, the device detaches or a signal comes.
