@@ -45,10 +45,12 @@ for mode in park exit; do
 		vrc=$rc
 		wait_exit $dpid 10 || fail "$case: daemon did not exit after the VMM"
 		d=$tmp/daemon.out
+		# A vCPU may touch one of the VMM's 32 pages after its UFFDIO_COPY but before the
+		# engine's batched RESOLVE: one more ring entry, answered "unchanged", no copy.
 		[ $vrc -eq 0 ] && [ $rc -eq 0 ] && [ "$(field userfaultfd "$d")" = 32 ] &&
 			[ "$(field rings "$d")" = $((per_vcpu - 32)) ] &&
 			[ "$(field served "$d")" = $per_vcpu ] &&
-			[ "$(field faults "$d")" = $((per_vcpu - 32)) ] &&
+			[ "$(field faults "$d")" = $((per_vcpu - 32 + $(field unchanged "$d"))) ] &&
 			[ "$(field duplicates "$d")" = 0 ] && [ "$(field errors "$d")" = 0 ] ||
 			{ show vmm "$tmp/vmm.out"; show daemon "$d"; fail "$case: expected 32 pages through userfaultfd, $((per_vcpu - 32)) through the rings"; }
 		echo "ok: $case: $(tail -n 1 "$d" | sed 's/.*threads, //')"
