@@ -175,6 +175,31 @@ static inline int kvmuf_btf_open(struct kvmuf_btf *b, const void *data, size_t l
 	return 0;
 }
 
+/*
+ * kvmuf_btf_open() twice: count the types, take room for their offsets from alloc (NULL
+ * on failure), index them. 0, or -errno with why. b->offs is alloc's whatever the
+ * outcome (NULL if it failed or was not reached): the caller frees it.
+ */
+static inline int kvmuf_btf_load(struct kvmuf_btf *b, const void *data, size_t len,
+				 const struct kvmuf_btf *base, u32 *(*alloc)(u32 nr), char *why)
+{
+	u32 *offs;
+	int ret;
+
+	b->offs = NULL;
+	ret = kvmuf_btf_open(b, data, len, base, NULL, why);
+	if (ret)
+		return ret;
+	offs = alloc(b->nr_types ? b->nr_types : 1);
+	if (!offs) {
+		snprintf(why, KVMUF_BTF_WHY, "no memory for %u BTF types", b->nr_types);
+		return -ENOMEM;
+	}
+	ret = kvmuf_btf_open(b, data, len, base, offs, why);
+	b->offs = offs;
+	return ret;
+}
+
 /* The type of id (in b or its base), or NULL (void, or out of range). */
 static inline const struct btf_type *kvmuf_btf_type(const struct kvmuf_btf *b, u32 id)
 {

@@ -18,16 +18,13 @@
 #include "kvmuf.h"
 
 /* One "name value" pair: fdinfo's "kvmuf-name:\tvalue\n", or " name value". */
-static void kvmuf_show_pair(struct seq_file *m, bool fdinfo, const char *name, const char *fmt,
+static void kvmuf_show_pair(struct seq_file *m, bool fdinfo, const char *name,
 			    unsigned long long v)
 {
 	if (fdinfo)
-		seq_printf(m, "kvmuf-%s:\t", name);
+		seq_printf(m, "kvmuf-%s:\t%llu\n", name, v);
 	else
-		seq_printf(m, " %s ", name);
-	seq_printf(m, fmt, v);
-	if (fdinfo)
-		seq_putc(m, '\n');
+		seq_printf(m, " %s %llu", name, v);
 }
 
 static void kvmuf_show_str(struct seq_file *m, bool fdinfo, const char *name, const char *v)
@@ -56,15 +53,15 @@ void kvmuf_vm_show(struct seq_file *m, struct kvmuf_vm *vm, bool fdinfo)
 	unsigned int i;
 
 	kvmuf_vm_stats(vm, &st);
-	kvmuf_show_pair(m, fdinfo, "vm", "%llu", vm->kvm->userspace_pid);
+	kvmuf_show_pair(m, fdinfo, "vm", vm->kvm->userspace_pid);
 	kvmuf_show_str(m, fdinfo, "state", READ_ONCE(vm->detached) ? "orphan" :
 		       READ_ONCE(vm->takeover_pending) ? "takeover" : "attached");
 	kvmuf_show_str(m, fdinfo, "mode", vm->flags & KVMUF_ATTACH_EXIT ? "exit" : "park");
-	kvmuf_show_pair(m, fdinfo, "rings", "%llu", vm->nr_vcpu_rings + 1);
-	kvmuf_show_pair(m, fdinfo, "ring_entries", "%llu", vm->ring_entries);
-	kvmuf_show_pair(m, fdinfo, "missing", "%llu", atomic64_read(&vm->nr_missing));
+	kvmuf_show_pair(m, fdinfo, "rings", vm->nr_vcpu_rings + 1);
+	kvmuf_show_pair(m, fdinfo, "ring_entries", vm->ring_entries);
+	kvmuf_show_pair(m, fdinfo, "missing", atomic64_read(&vm->nr_missing));
 	for (i = 0; i < ARRAY_SIZE(counters); i++)
-		kvmuf_show_pair(m, fdinfo, counters[i].name, "%llu", *counters[i].v);
+		kvmuf_show_pair(m, fdinfo, counters[i].name, *counters[i].v);
 	seq_puts(m, fdinfo ? "kvmuf-park_hist:\t" : " park_hist ");
 	for (i = 0; i < KVMUF_PARK_HIST_BUCKETS; i++)
 		seq_printf(m, i ? ",%llu" : "%llu", st.park_hist[i]);

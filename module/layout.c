@@ -109,23 +109,10 @@ static void kvmuf_why_prefix(char *why, const char *path)
 	scnprintf(why, KVMUF_BTF_WHY, "%s: %s", path, tmp);
 }
 
-/* Index one blob: two passes, counting then filling a kvmalloc()ed array. */
-static int kvmuf_btf_load(struct kvmuf_btf *b, const void *data, size_t len,
-			  const struct kvmuf_btf *base, char *why)
+/* Room for a blob's type offsets (kvmuf_btf_load()); kvfree()d by the caller. */
+static u32 *kvmuf_btf_alloc(u32 nr)
 {
-	u32 *offs;
-	int ret;
-
-	ret = kvmuf_btf_open(b, data, len, base, NULL, why);
-	if (ret)
-		return ret;
-	offs = kvmalloc_array(max(b->nr_types, 1U), sizeof(*offs), GFP_KERNEL);
-	if (!offs)
-		return -ENOMEM;
-	ret = kvmuf_btf_open(b, data, len, base, offs, why);
-	if (ret)
-		kvfree(offs);
-	return ret;
+	return kvmalloc_array(nr, sizeof(u32), GFP_KERNEL);
 }
 
 /*
@@ -153,12 +140,12 @@ static int kvmuf_layout_from_btf(struct kvmuf_btf_layout *l, char *why, bool *re
 		goto out;
 	}
 	*readable = true;
-	ret = kvmuf_btf_load(&vmlinux, vdata, vlen, NULL, why);
+	ret = kvmuf_btf_load(&vmlinux, vdata, vlen, NULL, kvmuf_btf_alloc, why);
 	if (ret) {
 		kvmuf_why_prefix(why, btf_vmlinux);
 		goto out;
 	}
-	ret = kvmuf_btf_load(&kvm, kdata, klen, &vmlinux, why);
+	ret = kvmuf_btf_load(&kvm, kdata, klen, &vmlinux, kvmuf_btf_alloc, why);
 	if (ret) {
 		kvmuf_why_prefix(why, btf_kvm);
 		goto out;

@@ -203,33 +203,25 @@ static void bb_kvm(struct bb *b, const struct bb *base, enum variant v)
 
 /* ---- parsing ------------------------------------------------------------------ */
 
-struct parsed {
-	struct kvmuf_btf base, kvm;
-	u32 *boffs, *koffs;
-};
+static u32 *offs_alloc(u32 nr)
+{
+	return malloc(sizeof(u32) * nr);
+}
 
 /* Parse base then split, as module/layout.c does; 0 or -errno, why filled. */
 static int parse(const void *bdata, size_t blen, const void *kdata, size_t klen,
 		 struct kvmuf_btf_layout *l, char *why)
 {
-	struct parsed p = { 0 };
+	struct kvmuf_btf base = { 0 }, kvm = { 0 };
 	int ret;
 
-	ret = kvmuf_btf_open(&p.base, bdata, blen, NULL, NULL, why);
-	if (!ret) {
-		p.boffs = malloc(sizeof(u32) * (p.base.nr_types + 1));
-		ret = kvmuf_btf_open(&p.base, bdata, blen, NULL, p.boffs, why);
-	}
+	ret = kvmuf_btf_load(&base, bdata, blen, NULL, offs_alloc, why);
 	if (!ret)
-		ret = kvmuf_btf_open(&p.kvm, kdata, klen, &p.base, NULL, why);
-	if (!ret) {
-		p.koffs = malloc(sizeof(u32) * (p.kvm.nr_types + 1));
-		ret = kvmuf_btf_open(&p.kvm, kdata, klen, &p.base, p.koffs, why);
-	}
+		ret = kvmuf_btf_load(&kvm, kdata, klen, &base, offs_alloc, why);
 	if (!ret)
-		ret = kvmuf_btf_find_layout(&p.kvm, l, why);
-	free(p.boffs);
-	free(p.koffs);
+		ret = kvmuf_btf_find_layout(&kvm, l, why);
+	free(base.offs);
+	free(kvm.offs);
 	return ret;
 }
 

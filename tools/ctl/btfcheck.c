@@ -53,17 +53,9 @@ static void *slurp(const char *path, size_t *len)
 	return buf;
 }
 
-static int index_blob(struct kvmuf_btf *b, const void *data, size_t len,
-		      const struct kvmuf_btf *base, char *why)
+static u32 *offs_alloc(u32 nr)
 {
-	int ret = kvmuf_btf_open(b, data, len, base, NULL, why);
-
-	if (ret)
-		return ret;
-	b->offs = malloc(sizeof(u32) * (b->nr_types + 1));
-	if (!b->offs)
-		return -ENOMEM;
-	return kvmuf_btf_open(b, data, len, base, b->offs, why);
+	return malloc(sizeof(u32) * nr);
 }
 
 int ctl_btf_layout(char *out, size_t len, const char **source)
@@ -82,9 +74,9 @@ int ctl_btf_layout(char *out, size_t len, const char **source)
 		return -ENOENT;
 	}
 	k = slurp("/sys/kernel/btf/kvm", &klen);
-	ret = index_blob(&vmlinux, v, vlen, NULL, why);
+	ret = kvmuf_btf_load(&vmlinux, v, vlen, NULL, offs_alloc, why);
 	if (!ret && k)
-		ret = index_blob(&kvm, k, klen, &vmlinux, why);
+		ret = kvmuf_btf_load(&kvm, k, klen, &vmlinux, offs_alloc, why);
 	if (!ret) {
 		/* KVM built in: its types are in vmlinux itself. */
 		if (!k)

@@ -134,7 +134,6 @@ static int adopt_one(uint32_t takeover_ms)
 	struct kvmuf_fault dropped;
 	struct adopt a = { 0 };
 	uint64_t base, missing_at_close, bad = 0;
-	const uint64_t *sums;
 	unsigned char *snap;
 	pthread_t th;
 	int vm_fd, ret;
@@ -244,15 +243,7 @@ static int adopt_one(uint32_t takeover_ms)
 	pthread_join(th, NULL);
 	kvmuf_server_stop(srv, &st2);
 	CHECK(a.ret == 0, "the run failed");
-	sums = kvmuf_vm_page_sums(a.vm);
-	for (uint64_t p = 0; p < PAGES; p++) {
-		const uint64_t *w = (const uint64_t *)(snap + p * KVMUF_PAGE_SIZE);
-		uint64_t sum = 0;
-
-		for (unsigned int i = 0; i < KVMUF_PAGE_SIZE / 8; i++)
-			sum += w[i];
-		bad += sums[p] != sum;
-	}
+	bad = ft_sums_wrong(a.vm, snap, PAGES);
 	CHECK(bad == 0, "%llu pages read wrong", (unsigned long long)bad);
 	CHECK(kvmuf_info(k2, &info) == 0 && info.nr_missing == 0 && info.resolved == PAGES,
 	      "after the restore: %llu missing, %llu resolved over both attachments (want %u: each once)",

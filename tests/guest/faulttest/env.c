@@ -185,6 +185,22 @@ int ft_wait_parks(struct ft_env *e, uint64_t n, unsigned int ms)
 	return -ETIMEDOUT;
 }
 
+uint64_t ft_sums_wrong(struct kvmuf_vm *vm, const unsigned char *snap, uint64_t pages)
+{
+	const uint64_t *sums = kvmuf_vm_page_sums(vm);
+	uint64_t bad = 0;
+
+	for (uint64_t p = 0; p < pages; p++) {
+		const uint64_t *w = (const uint64_t *)(snap + p * KVMUF_PAGE_SIZE);
+		uint64_t sum = 0;
+
+		for (unsigned int i = 0; i < KVMUF_PAGE_SIZE / 8; i++)
+			sum += w[i];
+		bad += sums[p] != sum;
+	}
+	return bad;
+}
+
 long ft_guest_sums(struct ft_env *e, const char *what, uint64_t first, uint64_t n)
 {
 	const uint64_t *sums = kvmuf_vm_page_sums(e->vm);

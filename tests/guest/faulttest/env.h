@@ -81,6 +81,12 @@ long ft_guest_sums(struct ft_env *e, const char *what, uint64_t first, uint64_t 
 /* The guest writes gpa ^ seed at the start of pages [first, first + n). 0 or -1. */
 int ft_guest_write(struct ft_env *e, uint64_t first, uint64_t n, uint64_t seed);
 
+/*
+ * After a KVMUF_MODE_SUM run of vm: how many of its first pages the guest summed
+ * differently from the same page of snap (page-aligned, one 4 KiB page per test page).
+ */
+uint64_t ft_sums_wrong(struct kvmuf_vm *vm, const unsigned char *snap, uint64_t pages);
+
 /* Host side: every byte of every page equals its expected content. Bad pages, or 0. */
 long ft_host_compare(struct ft_env *e, const char *what);
 

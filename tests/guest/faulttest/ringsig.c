@@ -59,7 +59,6 @@ static int one(unsigned int vcpus, uint64_t region_pages, int shared)
 	struct kvmuf_stats ks;
 	struct kvmuf *k;
 	unsigned char *snap;
-	const uint64_t *sums;
 	uint64_t base, bad = 0;
 	unsigned long kicks = 0;
 	pthread_t th;
@@ -104,15 +103,7 @@ static int one(unsigned int vcpus, uint64_t region_pages, int shared)
 	pthread_join(th, NULL);
 	kvmuf_server_stop(srv, &st);
 	CHECK(r.ret == 0, "the run failed");
-	sums = kvmuf_vm_page_sums(r.vm);
-	for (uint64_t p = 0; p < PAGES; p++) {
-		const uint64_t *w = (const uint64_t *)(snap + p * KVMUF_PAGE_SIZE);
-		uint64_t sum = 0;
-
-		for (unsigned int i = 0; i < KVMUF_PAGE_SIZE / 8; i++)
-			sum += w[i];
-		bad += sums[p] != sum;
-	}
+	bad = ft_sums_wrong(r.vm, snap, PAGES);
 	CHECK(bad == 0, "%llu pages read wrong", (unsigned long long)bad);
 	CHECK(kvmuf_stats(k, &ks) == 0, "stats");
 	CHECK(kicks > 0, "no vCPU was kicked");
