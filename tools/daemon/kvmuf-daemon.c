@@ -9,7 +9,8 @@
  * away (poll reports EPOLLHUP), or SIGTERM/SIGINT.  Then it prints one
  * summary line on stdout.
  *
- * Exit status: 0 served without duplicates, out-of-range faults or errors;
+ * Exit status: 0 served without duplicates (unless the state was adopted: see
+ * KVMUF_HANDOFF_ADOPTED), out-of-range faults or errors;
  * 1 otherwise or on a setup failure; 2 bad arguments.
  */
 #define _GNU_SOURCE
@@ -30,6 +31,7 @@
 #include <unistd.h>
 
 #include "kvmuf.h"
+#include "kvmuf_backstop.h"
 #include "kvmuf_handoff.h"
 #include "kvmuf_server.h"
 #include "kvmuf_snapshot.h"
@@ -325,8 +327,12 @@ static int take_handoff(struct session *ss, const struct kvmuf_handoff_fds *fds,
 		ret = -EINVAL;
 		goto fail;
 	}
-	/* With the backstop every page goes in through the userfaultfd: no memfd mapping. */
-	if (uffd >= 0 && memfd >= 0) {
+	/*
+	 * With the backstop every page goes in through the userfaultfd: no memfd mapping.
+	 * Nor after an adoption: a page the dead server installed may be the guest's
+	 * now, and only KVMUF_RESOLVE_COPY refuses to write a present page.
+	 */
+	if ((uffd >= 0 || (h->flags & KVMUF_HANDOFF_ADOPTED)) && memfd >= 0) {
 		close(memfd);
 		memfd = -1;
 	}
@@ -547,12 +553,22 @@ int main(int argc, char **argv)
 		kvmuf_close(ss.k);
 		return EXIT_FAILURE;
 	}
+	/*
+	 * Threads of the VMM that the dead server's userfaultfd messages were about wait
+	 * for ever unless woken: woken, they fault again and we get the message.
+	 */
+	if ((ss.h.flags & KVMUF_HANDOFF_ADOPTED) && ss.uffd >= 0) {
+		ret = kvmuf_backstop_wake(ss.uffd, ss.h.uffd_hva, ss.h.npages * KVMUF_SNAP_PAGE);
+		if (ret < 0)
+			err("waking the userfaultfd's waiters: %s", kvmuf_strerror(ret));
+	}
 	kvmuf_server_stats(srv, &st);
 	ret = kvmuf_handoff_ack_send(sock, 0, st.threads, ss.snap.hdr.base_gfn,
 				     ss.snap.hdr.npages, NULL);
 	if (ret < 0)
 		err("sending the ack: %s", kvmuf_strerror(ret));
-	info("serving gfn 0x%llx-0x%llx (%llu pages, %u vCPUs, %s memory, %s, %s mode): %u rings, %u threads",
+	info("%s gfn 0x%llx-0x%llx (%llu pages, %u vCPUs, %s memory, %s, %s mode): %u rings, %u threads",
+	     (ss.h.flags & KVMUF_HANDOFF_ADOPTED) ? "taking over" : "serving",
 	     (unsigned long long)ss.h.base_gfn,
 	     (unsigned long long)(ss.h.base_gfn + ss.h.npages - 1),
 	     (unsigned long long)ss.h.npages, ss.h.nr_vcpus,
@@ -581,7 +597,13 @@ int main(int argc, char **argv)
 		info("first out-of-range gfn 0x%llx", (unsigned long long)st.first_oor_gfn);
 	if (st.duplicates)
 		info("first duplicate gfn 0x%llx", (unsigned long long)st.first_dup_gfn);
-	ok = kvmuf_server_stats_ok(&st);
+	/*
+	 * After an adoption a GFN may be reported twice (an entry the dead server never
+	 * read, and the fault again once its notification was withdrawn): a duplicate
+	 * then is no error. It is still never installed twice.
+	 */
+	ok = (ss.h.flags & KVMUF_HANDOFF_ADOPTED) ? !st.out_of_range && !st.errors :
+						    kvmuf_server_stats_ok(&st);
 	printf(PROG ": served %llu pages (%.1f MiB) in %.3f s by %u threads, through rings %llu, through userfaultfd %llu, faults %llu, deduped %llu, duplicates %llu, out-of-range %llu, unchanged %llu, errors %llu\n",
 	       (unsigned long long)(st.ring_served + st.uffd_served),
 	       (double)(st.ring_served + st.uffd_served) * KVMUF_SNAP_PAGE / (1024.0 * 1024.0),

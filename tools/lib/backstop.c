@@ -76,3 +76,12 @@ KVMUF_PUBLIC int kvmuf_backstop_register(int uffd, void *hva, uint64_t len)
 		return -EINVAL;
 	return 0;
 }
+
+KVMUF_PUBLIC int kvmuf_backstop_wake(int uffd, uint64_t hva, uint64_t len)
+{
+	struct uffdio_range r = { .start = hva, .len = len };
+
+	if (!len || (hva | len) & (KVMUF_PAGE_SIZE - 1))
+		return -EINVAL;
+	return ioctl(uffd, UFFDIO_WAKE, &r) < 0 ? -errno : 0;
+}

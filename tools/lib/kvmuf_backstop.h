@@ -48,6 +48,15 @@ KVMUF_PUBLIC int kvmuf_backstop_open(int *uffd);
  */
 KVMUF_PUBLIC int kvmuf_backstop_register(int uffd, void *hva, uint64_t len);
 
+/*
+ * Wake every thread waiting in @uffd on [hva, hva + len) of the registered process (hva
+ * in that process; 4 KiB aligned). A woken thread whose page is still missing faults
+ * again, with a new message. A page server that takes over from one that died must do
+ * this once it has the userfaultfd: the messages the dead server read are gone with it,
+ * and their threads would wait for ever. 0 or -errno.
+ */
+KVMUF_PUBLIC int kvmuf_backstop_wake(int uffd, uint64_t hva, uint64_t len);
+
 #ifdef __cplusplus
 }
 #endif

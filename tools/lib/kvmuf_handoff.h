@@ -17,7 +17,9 @@
  *
  * After the ack nothing more is sent. Either side closing the socket ends the session:
  * the daemon stops serving when the VMM closes it (and prints its summary), the VMM
- * treats EOF as "nobody will serve missing pages". The VMM keeps its own userfaultfd
+ * treats EOF as "nobody will serve missing pages", or, when it attached with
+ * KVMUF_ATTACH_TAKEOVER, waits for a new daemon at the same socket path, adopts the
+ * VM's state for it and hands it over again (KVMUF_HANDOFF_ADOPTED). The VMM keeps its own userfaultfd
  * open whatever happens to the daemon: closing the last reference would unregister the
  * memory and let every access to a missing page see zeros.
  *
@@ -41,7 +43,16 @@
 #define KVMUF_HANDOFF_MEMFD	(1u << 0)	/* fd [1] is the guest memfd */
 #define KVMUF_HANDOFF_SEED	(1u << 1)	/* seed is valid: refuse another snapshot seed */
 #define KVMUF_HANDOFF_UFFD	(1u << 2)	/* the VMM's userfaultfd follows */
-#define KVMUF_HANDOFF_FLAGS	(KVMUF_HANDOFF_MEMFD | KVMUF_HANDOFF_SEED | KVMUF_HANDOFF_UFFD)
+/*
+ * The device fd adopted an earlier page server's state (KVMUF_ATTACH_ADOPT): some GFNs
+ * are present already, and a ring entry may name one of them (an entry the dead server
+ * never read). The new server must never overwrite such a page: it installs only
+ * through calls that refuse a present page (UFFDIO_COPY, KVMUF_RESOLVE_COPY), never by
+ * writing the memfd itself.
+ */
+#define KVMUF_HANDOFF_ADOPTED	(1u << 3)
+#define KVMUF_HANDOFF_FLAGS	(KVMUF_HANDOFF_MEMFD | KVMUF_HANDOFF_SEED | KVMUF_HANDOFF_UFFD | \
+				 KVMUF_HANDOFF_ADOPTED)
 
 struct kvmuf_handoff {
 	uint32_t magic;		/* KVMUF_HANDOFF_MAGIC */

@@ -83,6 +83,9 @@ static void usage(FILE *f)
 		"  -d USEC    without -D: in-process server fetch delay per page (default 0)\n"
 		"  -W MS      exit mode: fail if a missing page is not served within MS ms\n"
 		"             (default: wait as long as the server is there)\n"
+		"  --takeover-ms MS  with -D: if the daemon dies, the vCPUs wait up to MS ms\n"
+		"             (1..3600000) for a new kvmuf-daemon at SOCKET, which gets the VM's\n"
+		"             state with every pending fault (default: its death ends the run)\n"
 		"  -S FILE    snapshot image (kvmuf-mksnap): source of the in-process server\n"
 		"             (required with -u and no -D), or what the daemon serves; after\n"
 		"             the run every page is compared with it.  Implies -c unless -w or\n"
@@ -127,6 +130,7 @@ static void parse_args(int argc, char **argv, struct options *o)
 		},
 	};
 
+	enum { OPT_TAKEOVER_MS = 256 };
 	static const struct option longopts[] = {
 		{ "vcpus", required_argument, NULL, 'v' },
 		{ "bytes", required_argument, NULL, 'b' },
@@ -149,6 +153,7 @@ static void parse_args(int argc, char **argv, struct options *o)
 		{ "wait-ms", required_argument, NULL, 'W' },
 		{ "snapshot", required_argument, NULL, 'S' },
 		{ "prefetch-pages", required_argument, NULL, 'P' },
+		{ "takeover-ms", required_argument, NULL, OPT_TAKEOVER_MS },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
@@ -242,6 +247,12 @@ static void parse_args(int argc, char **argv, struct options *o)
 				bad_usage("-P: a page count >= 1");
 			o->vmm_reads = v;
 			break;
+		case OPT_TAKEOVER_MS:
+			if (cli_parse_u64(optarg, 10, &v, &end) < 0 || *end ||
+			    v < 1 || v > KVMUF_MAX_TAKEOVER_MS)
+				bad_usage("--takeover-ms: need 1..%u ms", KVMUF_MAX_TAKEOVER_MS);
+			o->uf.takeover_ms = (unsigned int)v;
+			break;
 		case 'h': usage(stdout); exit(0);
 		case 'V': cli_print_version(PROG); exit(0);
 		default:  usage(stderr); exit(EXIT_USAGE);
@@ -257,11 +268,13 @@ static void parse_args(int argc, char **argv, struct options *o)
 
 	if (o->uf.mode == KVMUF_UF_OFF) {
 		if (ring_set || o->uf.daemon_path || threads_set || o->uf.wait_limit_ms ||
-		    o->uf.module_only)
-			bad_usage("-M, -R, -D, -T and -W need -u");
+		    o->uf.module_only || o->uf.takeover_ms)
+			bad_usage("-M, -R, -D, -T, -W and --takeover-ms need -u");
 	} else {
 		if (!o->uf.daemon_path && !o->snap_path)
 			bad_usage("-u without -D serves pages in-process: it needs -S SNAPSHOT");
+		if (o->uf.takeover_ms && !o->uf.daemon_path)
+			bad_usage("--takeover-ms is for a daemon that may die: it needs -D");
 		if (o->uf.daemon_path && threads_set)
 			bad_usage("-T is for the in-process server; the daemon has its own -t");
 		if (o->uf.wait_limit_ms && o->uf.mode != KVMUF_UF_EXIT)
@@ -351,7 +364,7 @@ int main(int argc, char **argv)
 	struct kvmuf_vm *vm = NULL;
 	struct options o;
 	int ok = 0, ret, status = EXIT_FAILURE;
-	char ufdesc[128];
+	char ufdesc[256];
 	uint64_t pages;
 	double seconds = 0;
 

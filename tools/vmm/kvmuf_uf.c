@@ -26,6 +26,9 @@
 #define WAIT_SLICE_MS		100	/* KVMUF_WAIT per call; the socket is checked between */
 #define MAX_LOGGED		16
 #define DAEMON_GRACE_MS		2000	/* daemon gone: time for the error paths to end the run */
+#define TAKEOVER_MARGIN_MS	200	/* adopt this long before the module's deadline */
+#define ADOPT_RETRY_MS		10	/* the dead daemon's fd may not be released yet */
+#define TAKEOVER_GRACE_MS	(TAKEOVER_MARGIN_MS + 1000)	/* + the module's reaper period */
 
 struct uf_vcpu {
 	uint64_t exits;		/* written by the vCPU's own thread only */
@@ -39,7 +42,10 @@ struct kvmuf_uf {
 	int uffd;			/* the backstop's userfaultfd, or -1 */
 	int sock;			/* daemon connection, or -1 */
 	atomic_int daemon_eof;
-	pthread_t watchdog;		/* backstop + daemon: see watch_daemon() */
+	atomic_int takeover_failed;	/* takeover_ms: nobody took over in time */
+	atomic_uint takeovers;		/* new daemons that took over */
+	_Atomic double last_takeover_ms;
+	pthread_t watchdog;		/* backstop or takeover: see watch_daemon() */
 	int have_watchdog;
 	int watchdog_pipe[2];		/* closed by finish/destroy: the run is over */
 	unsigned int daemon_threads;
@@ -75,6 +81,15 @@ const char *kvmuf_uf_mode_name(enum kvmuf_uf_mode mode)
 	return "?";
 }
 
+unsigned int kvmuf_uf_takeovers(const struct kvmuf_uf *uf, double *last_ms)
+{
+	struct kvmuf_uf *u = (struct kvmuf_uf *)uf;
+
+	if (last_ms)
+		*last_ms = atomic_load(&u->last_takeover_ms);
+	return atomic_load(&u->takeovers);
+}
+
 uint64_t kvmuf_uf_vcpu_exits(const struct kvmuf_uf *uf, unsigned int vcpu)
 {
 	return vcpu < uf->nr_vcpus ? uf->vcpus[vcpu].exits : 0;
@@ -82,11 +97,17 @@ uint64_t kvmuf_uf_vcpu_exits(const struct kvmuf_uf *uf, unsigned int vcpu)
 
 /* ---- the daemon connection ---- */
 
-/* True once the daemon has closed its end (it never sends after the ack). */
+/*
+ * True once the daemon has closed its end (it never sends after the ack) and nobody
+ * will take over: with takeover_ms only the supervisor thread reads the socket (it
+ * replaces it), and a dead daemon is final only once it gave up.
+ */
 static int daemon_gone(struct kvmuf_uf *uf)
 {
 	struct pollfd p = { .fd = uf->sock, .events = POLLIN | POLLRDHUP };
 
+	if (uf->cfg.takeover_ms)
+		return atomic_load(&uf->takeover_failed);
 	if (uf->sock < 0)
 		return 0;
 	if (atomic_load(&uf->daemon_eof))
@@ -96,6 +117,15 @@ static int daemon_gone(struct kvmuf_uf *uf)
 		return 1;
 	}
 	return 0;
+}
+
+static double ms_since(const struct timespec *t0)
+{
+	struct timespec t1;
+
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	return (double)(t1.tv_sec - t0->tv_sec) * 1e3 +
+	       (double)(t1.tv_nsec - t0->tv_nsec) / 1e6;
 }
 
 static int connect_daemon(const char *path, int timeout_ms)
@@ -130,7 +160,17 @@ static int connect_daemon(const char *path, int timeout_ms)
 	}
 }
 
-static int hand_over(struct kvmuf_uf *uf)
+static uint32_t attach_flags(const struct kvmuf_uf *uf)
+{
+	return (uf->cfg.mode == KVMUF_UF_EXIT ? KVMUF_ATTACH_EXIT : 0) |
+	       (uf->cfg.takeover_ms ? KVMUF_ATTACH_TAKEOVER : 0);
+}
+
+/*
+ * Hand the daemon connected on @sock the attached fd @k, wait for its ack: 0, or -1
+ * (diagnostic printed).
+ */
+static int send_to_daemon(struct kvmuf_uf *uf, int sock, struct kvmuf *k, int adopted)
 {
 	const struct kvmuf_test_mem *mem = kvmuf_vm_test_mem(uf->vm);
 	struct kvmuf_handoff h = {
@@ -139,28 +179,26 @@ static int hand_over(struct kvmuf_uf *uf)
 		.size = sizeof(h),
 		.flags = (mem->memfd >= 0 ? KVMUF_HANDOFF_MEMFD : 0) |
 			 (uf->cfg.send_seed ? KVMUF_HANDOFF_SEED : 0) |
-			 (uf->uffd >= 0 ? KVMUF_HANDOFF_UFFD : 0),
+			 (uf->uffd >= 0 ? KVMUF_HANDOFF_UFFD : 0) |
+			 (adopted ? KVMUF_HANDOFF_ADOPTED : 0),
 		.base_gfn = uf->base_gfn,
 		.npages = uf->npages,
 		.memfd_offset = 0,	/* the memfd backs exactly the test slot */
 		.seed = uf->cfg.send_seed ? uf->cfg.seed : 0,
 		.nr_vcpus = uf->nr_vcpus,
-		.attach_flags = uf->cfg.mode == KVMUF_UF_EXIT ? KVMUF_ATTACH_EXIT : 0,
+		.attach_flags = attach_flags(uf),
 		.uffd_hva = uf->uffd >= 0 ? (uintptr_t)mem->hva : 0,
 	};
-	struct kvmuf_handoff_fds fds = { kvmuf_fd(uf->k), mem->memfd, uf->uffd };
+	struct kvmuf_handoff_fds fds = { kvmuf_fd(k), mem->memfd, uf->uffd };
 	struct kvmuf_handoff_ack ack;
 	int ret;
 
-	uf->sock = connect_daemon(uf->cfg.daemon_path, uf->cfg.connect_timeout_ms);
-	if (uf->sock < 0)
-		return -1;
-	ret = kvmuf_handoff_send(uf->sock, &h, &fds);
+	ret = kvmuf_handoff_send(sock, &h, &fds);
 	if (ret < 0) {
 		uf_err("handing the device fd to kvmuf-daemon: %s", kvmuf_strerror(ret));
 		return -1;
 	}
-	ret = kvmuf_handoff_ack_recv(uf->sock, &ack, ACK_TIMEOUT_MS);
+	ret = kvmuf_handoff_ack_recv(sock, &ack, ACK_TIMEOUT_MS);
 	if (ret < 0) {
 		uf_err("kvmuf-daemon did not acknowledge the handoff: %s",
 		       ret == -ETIMEDOUT ? "timed out" :
@@ -174,11 +212,21 @@ static int hand_over(struct kvmuf_uf *uf)
 	}
 	uf->daemon_threads = ack.threads;
 	if (uf->cfg.verbose)
-		fprintf(stderr, PFX "handed the VM to kvmuf-daemon at %s (%s, %u threads, snapshot gfn 0x%llx, %llu pages)\n",
-			uf->cfg.daemon_path,
+		fprintf(stderr, PFX "handed the VM%s to kvmuf-daemon at %s (%s, %u threads, snapshot gfn 0x%llx, %llu pages)\n",
+			adopted ? "'s adopted state" : "", uf->cfg.daemon_path,
 			uf->uffd >= 0 ? "userfaultfd backstop" : "module only", ack.threads,
 			(unsigned long long)ack.snap_base_gfn,
 			(unsigned long long)ack.snap_npages);
+	return 0;
+}
+
+static int hand_over(struct kvmuf_uf *uf)
+{
+	int ret;
+
+	uf->sock = connect_daemon(uf->cfg.daemon_path, uf->cfg.connect_timeout_ms);
+	if (uf->sock < 0 || send_to_daemon(uf, uf->sock, uf->k, 0) < 0)
+		return -1;
 
 	/*
 	 * Give up our reference, so the daemon's is the last one: if the daemon dies, the
@@ -258,22 +306,14 @@ static int in_test_mem(const struct kvmuf_uf *uf, uint64_t gfn)
 	return gfn >= uf->base_gfn && gfn - uf->base_gfn < uf->npages;
 }
 
-static double ms_since(const struct timespec *t0)
-{
-	struct timespec t1;
-
-	clock_gettime(CLOCK_MONOTONIC, &t1);
-	return (double)(t1.tv_sec - t0->tv_sec) * 1e3 +
-	       (double)(t1.tv_nsec - t0->tv_nsec) / 1e6;
-}
-
 /* Why nobody will serve a missing GFN any more, or NULL if someone may. */
 static const char *nobody_serves(struct kvmuf_uf *uf, uint32_t exit_flags)
 {
 	if (exit_flags & KVMUF_EXIT_DETACHED)
 		return "kvm-userfault detached the VM";
 	if (daemon_gone(uf))
-		return "kvmuf-daemon closed its socket";
+		return uf->cfg.takeover_ms ? "kvmuf-daemon died and no new one took over in time" :
+					     "kvmuf-daemon closed its socket";
 	if (uf->srv && kvmuf_server_done(uf->srv))
 		return "the in-process server stopped";
 	if (!uf->k)
@@ -286,7 +326,7 @@ static const char *nobody_serves(struct kvmuf_uf *uf, uint32_t exit_flags)
  * somebody is still there to resolve it.
  */
 static enum kvmuf_exit_action wait_for_gfn(struct kvmuf_uf *uf, unsigned int vcpu,
-					   uint64_t gfn)
+					   uint64_t gfn, unsigned int takeovers)
 {
 	struct timespec t0;
 	const char *why;
@@ -307,6 +347,14 @@ static enum kvmuf_exit_action wait_for_gfn(struct kvmuf_uf *uf, unsigned int vcp
 			       (unsigned long long)gfn, kvmuf_strerror(ret));
 			return KVMUF_EXIT_ERROR;
 		}
+		/*
+		 * A new daemon took over since the exit: the dead one may have read this
+		 * fault and never resolved it, and the adoption withdrew its notification.
+		 * Run the vCPU again: its fault tells the new daemon (or, if the page came
+		 * meanwhile, it goes on).
+		 */
+		if (atomic_load(&uf->takeovers) != takeovers)
+			return KVMUF_EXIT_RETRY;
 		why = nobody_serves(uf, 0);
 		if (why) {
 			uf_err("vcpu %u: gfn 0x%llx still missing and nobody will serve it (%s)",
@@ -327,6 +375,7 @@ static enum kvmuf_exit_action uf_exit_hook(struct kvmuf_vm *vm,
 {
 	struct kvmuf_uf *uf = opaque;
 	struct uf_vcpu *v = &uf->vcpus[in->vcpu];
+	unsigned int takeovers = atomic_load(&uf->takeovers);
 	uint64_t gfn = 0, ring_gfn;
 	uint32_t flags = 0, ring_flags, seq;
 	const char *why;
@@ -375,15 +424,80 @@ static enum kvmuf_exit_action uf_exit_hook(struct kvmuf_vm *vm,
 		       in->vcpu, (unsigned long long)gfn, why);
 		return KVMUF_EXIT_ERROR;
 	}
-	return wait_for_gfn(uf, in->vcpu, gfn);
+	return wait_for_gfn(uf, in->vcpu, gfn, takeovers);
 }
 
 /*
- * Backstop with a daemon: if the daemon dies, a thread of ours (a vCPU in KVM's
- * emulator, say) may be waiting in userfaultfd for a page nobody will ever serve, and
- * nothing but our exit ends that wait safely (closing the userfaultfd would hand it a
- * zero page). Parked and exit-mode vCPUs end the run with an error on their own: give
- * them DAEMON_GRACE_MS, then exit.
+ * The daemon died with the VM attached with KVMUF_ATTACH_TAKEOVER: the vCPUs wait. Wait
+ * (until shortly before the module's own deadline) for a new daemon to listen at the
+ * same path, then adopt the VM's state and hand it over: in that order, so that if
+ * nobody comes the module's deadline still ends the wait. 0 (uf->sock is the new
+ * daemon's), or -1: nobody took over, the module will detach the VM.
+ */
+static int take_over(struct kvmuf_uf *uf)
+{
+	int budget = (int)uf->cfg.takeover_ms - TAKEOVER_MARGIN_MS;
+	struct timespec t0;
+	struct kvmuf *k;
+	int sock, ret;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	close(uf->sock);
+	uf->sock = -1;
+	if (budget < ADOPT_RETRY_MS)
+		budget = ADOPT_RETRY_MS;
+	uf_err("kvmuf-daemon is gone: the vCPUs wait; waiting up to %d ms for a new one at %s",
+	       budget, uf->cfg.daemon_path);
+	sock = connect_daemon(uf->cfg.daemon_path, budget);
+	if (sock < 0)
+		return -1;
+	ret = kvmuf_open(&k);
+	if (ret < 0) {
+		uf_err("takeover: %s: %s", KVMUF_DEVICE_PATH, kvmuf_strerror(ret));
+		close(sock);
+		return -1;
+	}
+	/* The dead daemon's fd goes when its process is torn down: EBUSY until then. */
+	do {
+		ret = kvmuf_attach_takeover(k, kvmuf_vm_fd(uf->vm),
+					    attach_flags(uf) | KVMUF_ATTACH_ADOPT,
+					    uf->cfg.vm_ring_only ? 0 : uf->nr_vcpus,
+					    uf->cfg.ring_entries, uf->cfg.takeover_ms);
+		if (ret != -EBUSY)
+			break;
+		usleep(ADOPT_RETRY_MS * 1000);
+	} while (ms_since(&t0) < budget);
+	if (ret < 0) {
+		uf_err("takeover: adopting the VM's state: %s", kvmuf_strerror(ret));
+		kvmuf_close(k);
+		close(sock);
+		return -1;
+	}
+	/*
+	 * Adopted: the vCPUs' next faults go to the new rings. If the handoff fails, our
+	 * close starts another takeover wait, which the module ends at its deadline.
+	 */
+	ret = send_to_daemon(uf, sock, k, 1);
+	kvmuf_close(k);
+	if (ret < 0) {
+		close(sock);
+		return -1;
+	}
+	uf->sock = sock;
+	atomic_store(&uf->last_takeover_ms, ms_since(&t0));
+	atomic_fetch_add(&uf->takeovers, 1);
+	uf_err("a new kvmuf-daemon took over after %.0f ms", ms_since(&t0));
+	return 0;
+}
+
+/*
+ * The daemon's death, seen on its socket. With takeover_ms a new daemon may take over
+ * (take_over()), as often as one dies. Otherwise, or when nobody came: with the
+ * backstop a thread of ours (a vCPU in KVM's emulator, say) may be waiting in
+ * userfaultfd for a page nobody will ever serve, and nothing but our exit ends that
+ * wait safely (closing the userfaultfd would hand it a zero page). Parked and
+ * exit-mode vCPUs end the run with an error on their own: give them DAEMON_GRACE_MS,
+ * then exit.
  */
 static void *watch_daemon(void *arg)
 {
@@ -393,12 +507,24 @@ static void *watch_daemon(void *arg)
 		{ .fd = uf->watchdog_pipe[0], .events = POLLIN },
 	};
 
-	while (poll(p, 2, -1) < 0 && errno == EINTR)
-		;
-	if (p[1].revents)
-		return NULL;		/* the run is over */
-	atomic_store(&uf->daemon_eof, 1);
-	if (poll(&p[1], 1, DAEMON_GRACE_MS) > 0)
+	for (;;) {
+		p[0].fd = uf->sock;
+		while (poll(p, 2, -1) < 0 && errno == EINTR)
+			;
+		if (p[1].revents)
+			return NULL;		/* the run is over */
+		atomic_store(&uf->daemon_eof, 1);
+		if (!uf->cfg.takeover_ms)
+			break;
+		if (take_over(uf) < 0) {
+			atomic_store(&uf->takeover_failed, 1);
+			break;
+		}
+		atomic_store(&uf->daemon_eof, 0);
+	}
+	/* After a takeover that did not come, the module detaches at its deadline. */
+	if (uf->uffd < 0 ||
+	    poll(&p[1], 1, DAEMON_GRACE_MS + (uf->cfg.takeover_ms ? TAKEOVER_GRACE_MS : 0)) > 0)
 		return NULL;
 	uf_err("kvmuf-daemon is gone and the run has not ended: a thread may wait in userfaultfd for a page nobody will serve; exiting");
 	_exit(EXIT_FAILURE);
@@ -438,11 +564,11 @@ static void stop_watchdog(struct kvmuf_uf *uf)
 
 static int attach(struct kvmuf_uf *uf)
 {
-	uint32_t flags = uf->cfg.mode == KVMUF_UF_EXIT ? KVMUF_ATTACH_EXIT : 0;
 	int ret;
 
-	ret = kvmuf_attach(uf->k, kvmuf_vm_fd(uf->vm), flags,
-			   uf->cfg.vm_ring_only ? 0 : uf->nr_vcpus, uf->cfg.ring_entries);
+	ret = kvmuf_attach_takeover(uf->k, kvmuf_vm_fd(uf->vm), attach_flags(uf),
+				    uf->cfg.vm_ring_only ? 0 : uf->nr_vcpus,
+				    uf->cfg.ring_entries, uf->cfg.takeover_ms);
 	if (ret < 0) {
 		uf_err("KVMUF_ATTACH (%s mode, %u vCPU rings of %u entries): %s",
 		       kvmuf_uf_mode_name(uf->cfg.mode), uf->nr_vcpus,
@@ -529,7 +655,7 @@ int kvmuf_uf_setup(struct kvmuf_vm *vm, const struct kvmuf_uf_config *cfg,
 	kvmuf_vm_set_exit_hook(vm, uf_exit_hook, uf);
 	if (cfg->daemon_path ? hand_over(uf) < 0 : start_server(uf) < 0)
 		goto fail;
-	if (cfg->daemon_path && uf->uffd >= 0 && start_watchdog(uf) < 0)
+	if (cfg->daemon_path && (uf->uffd >= 0 || cfg->takeover_ms) && start_watchdog(uf) < 0)
 		goto fail;
 	*out = uf;
 	return KVMUF_UF_SETUP_OK;
@@ -596,11 +722,17 @@ const char *kvmuf_uf_summary(const struct kvmuf_uf *uf, char *buf, size_t len)
 		     uf->cfg.daemon_path ? "daemon" : "in-process server",
 		     uf->uffd >= 0 ? "backstop" : "module only");
 	if (uf->have_info && n > 0 && (size_t)n < len)
-		snprintf(buf + n, len - (size_t)n, " (faults %llu, deduped %llu, exits %llu, ring waits %llu)",
-			 (unsigned long long)uf->info.faults,
-			 (unsigned long long)uf->info.deduped,
-			 (unsigned long long)uf->info.exits,
-			 (unsigned long long)uf->info.ring_waits);
+		n += snprintf(buf + n, len - (size_t)n, " (faults %llu, deduped %llu, exits %llu, ring waits %llu)",
+			      (unsigned long long)uf->info.faults,
+			      (unsigned long long)uf->info.deduped,
+			      (unsigned long long)uf->info.exits,
+			      (unsigned long long)uf->info.ring_waits);
+	if (uf->cfg.takeover_ms && n > 0 && (size_t)n < len) {
+		double last;
+		unsigned int t = kvmuf_uf_takeovers(uf, &last);
+
+		snprintf(buf + n, len - (size_t)n, ", takeovers %u (last %.0f ms)", t, last);
+	}
 	return buf;
 }
 

@@ -11,10 +11,17 @@
  *     its own device fd, so that if the daemon dies the module sees the last reference
  *     go, detaches and releases the parked vCPUs; in exit mode it keeps a waiter fd
  *     (KVMUF_WAITER) for KVMUF_WAIT, which then returns -ENODEV. It always keeps its
- *     userfaultfd: closing it would let
- *     accesses to missing pages see zeros. If the daemon dies, a thread of ours may
- *     wait in userfaultfd for a page nobody will serve: the VMM then exits (a VM whose
- *     memory source is gone cannot go on, and must not see zeros);
+ *     userfaultfd: closing it would let accesses to missing pages see zeros. If the
+ *     daemon dies, a thread of ours may wait in userfaultfd for a page nobody will
+ *     serve: the VMM then exits (a VM whose memory source is gone cannot go on, and
+ *     must not see zeros).
+ *     With takeover_ms the VMM stays the authority over its VM instead: attached with
+ *     KVMUF_ATTACH_TAKEOVER, a dead daemon leaves the vCPUs waiting (parked, or in
+ *     KVMUF_WAIT) and the VMM's supervisor thread waits up to takeover_ms for a new
+ *     daemon at the same socket path, adopts the VM's state (KVMUF_ATTACH_ADOPT: every
+ *     fault pending or read and unresolved is delivered again) and hands it over. It
+ *     gives up after takeover_ms: then the module detaches and the run fails, as
+ *     without takeover;
  *   - or by an in-process server (libkvmuf's page engine) reading a snapshot image,
  *     whose workers serve the rings and the userfaultfd: in exit mode a vCPU thread
  *     blocked in userfaultfd (KVM touching a missing page for it) is served by them.
@@ -55,6 +62,10 @@ struct kvmuf_uf_config {
 	int send_seed;
 	unsigned int wait_limit_ms;		/* exit mode: give up on a GFN; 0 never */
 	int connect_timeout_ms;			/* keep retrying connect() this long */
+	unsigned int takeover_ms;		/* with a daemon: if it dies, keep the
+						 * vCPUs waiting this long for a new one
+						 * at daemon_path (KVMUF_ATTACH_TAKEOVER);
+						 * 0: its death ends the run */
 	int verbose;				/* progress lines on stderr */
 };
 
@@ -82,6 +93,9 @@ int kvmuf_uf_setup(struct kvmuf_vm *vm, const struct kvmuf_uf_config *cfg,
  * faults or errors (diagnostic printed).
  */
 int kvmuf_uf_finish(struct kvmuf_uf *uf);
+
+/* How many times a new daemon took over, and how long the last one took (ms). */
+unsigned int kvmuf_uf_takeovers(const struct kvmuf_uf *uf, double *last_ms);
 
 /* kvm-userfault exits taken by vCPU @vcpu in the run. */
 uint64_t kvmuf_uf_vcpu_exits(const struct kvmuf_uf *uf, unsigned int vcpu);

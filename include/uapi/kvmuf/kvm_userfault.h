@@ -153,7 +153,11 @@
  *                    if its old one was read and never resolved. A GFN may so be
  *                    reported twice (resolving a present GFN changes nothing); none is
  *                    lost. No copy can be half done (a RESOLVE_COPY holds its fd).
- *                    Waiter fds of the old attachment wait again. -ENOENT if the VM
+ *                    Waiter fds of the old attachment wait again; but an exit-mode
+ *                    vCPU waiting in KVMUF_WAIT across the adoption must be run again
+ *                    once it is done (bound each KVMUF_WAIT): the fault it waits on may
+ *                    be one the old consumer read, whose notification is withdrawn, and
+ *                    only its next fault reports it. -ENOENT if the VM
  *                    has no such state, -EBUSY if it is attached; the VM's owner only,
  *                    as ATTACH.
  *
