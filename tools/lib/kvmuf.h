@@ -49,7 +49,7 @@ extern "C" {
  * kvmuf_library_version() gives the one actually linked, "MAJOR.MINOR.PATCH".
  */
 #define KVMUF_LIB_VERSION_MAJOR	1
-#define KVMUF_LIB_VERSION_MINOR	1
+#define KVMUF_LIB_VERSION_MINOR	2
 #define KVMUF_LIB_VERSION_PATCH	0
 
 /* Path of the device node opened by kvmuf_open(). */
