@@ -20,7 +20,9 @@
  * delivers every byte asked for or fails: a short reply, a server error, a connection
  * lost while a read is in flight all return a negative errno (-EIO, -ENOTCONN, ...), and
  * a buffer whose read failed holds unspecified bytes. A connection that broke stays
- * broken (its reads return -ENOTCONN); other connections go on. No reconnection.
+ * broken (its reads return -ENOTCONN); other connections go on. No reconnection. A
+ * server that stops answering without closing the connection blocks a read until the
+ * source's timeout (kvmuf_source_set_timeout), if one is set.
  *
  * Programs that link libkvmuf.a statically pull in libnbd only if they use this layer.
  */
@@ -70,6 +72,15 @@ KVMUF_PUBLIC const char *kvmuf_source_kind(const struct kvmuf_source *s);
 
 /* The number of connections the source was opened with. */
 KVMUF_PUBLIC unsigned int kvmuf_source_connections(const struct kvmuf_source *s);
+
+/*
+ * Bound every later read call: when its requests are not all answered within @ms
+ * milliseconds, the connection is closed (the requests dropped, so no buffer is written
+ * after the call returns), the unfinished runs fail with -ETIMEDOUT and the connection
+ * is broken from then on. 0 (the default) waits as long as the server takes. Opening
+ * (connect, header read) is not bounded by it. A file source ignores it. Returns 0.
+ */
+KVMUF_PUBLIC int kvmuf_source_set_timeout(struct kvmuf_source *s, unsigned int ms);
 
 /*
  * Read @npages (>= 1) pages, guest frames @gfn .. @gfn + npages - 1, into @buf

@@ -13,7 +13,6 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 /* Runs checked on the stack; more take a heap array of offsets. */
 #define STACK_RUNS	16
@@ -32,14 +31,6 @@ static _Thread_local struct {
 	uint64_t id;
 	unsigned int conn;
 } fetch_choice;
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 /*
  * The scheme of @spec when it looks like a URI ("scheme://"), length in *@len; NULL
@@ -139,6 +130,12 @@ unsigned int kvmuf_source_connections(const struct kvmuf_source *s)
 	return s->nconn;
 }
 
+int kvmuf_source_set_timeout(struct kvmuf_source *s, unsigned int ms)
+{
+	atomic_store(&s->timeout_ms, ms);
+	return 0;
+}
+
 /* Byte offset of @r in the image, or -ERANGE / -EINVAL. */
 static int check_run(const struct kvmuf_source *s, const struct kvmuf_source_run *r,
 		     uint64_t *off)
@@ -158,7 +155,7 @@ static int check_run(const struct kvmuf_source *s, const struct kvmuf_source_run
 static void account(struct kvmuf_source *s, const struct kvmuf_source_run *runs, size_t nr,
 		    int ret, uint64_t start)
 {
-	uint64_t ns = now_ns() - start, max, pages = 0, done = 0;
+	uint64_t ns = source_now_ns() - start, max, pages = 0, done = 0;
 
 	for (size_t i = 0; i < nr; i++) {
 		if (runs[i].error)
@@ -181,7 +178,7 @@ static void account(struct kvmuf_source *s, const struct kvmuf_source_run *runs,
 int kvmuf_source_read_runs(struct kvmuf_source *s, unsigned int conn,
 			   struct kvmuf_source_run *runs, size_t nr)
 {
-	uint64_t start = now_ns(), stack_off[STACK_RUNS], *off = stack_off;
+	uint64_t start = source_now_ns(), stack_off[STACK_RUNS], *off = stack_off;
 	int ret = 0;
 
 	if (nr == 0)

@@ -9,7 +9,9 @@
  * A buffer handed to nbd_aio_pread must stay valid until the command completes; a call
  * therefore never returns with a request of its own still in flight: when the handle
  * cannot be driven any more (nbd_poll failed, the server went away) it is closed, which
- * drops every command, and the connection is marked broken.
+ * drops every command, and the connection is marked broken. The same happens when a
+ * call's requests are not all back within the source's timeout: a server that stopped
+ * answering must not hold an engine worker for ever.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -119,6 +121,7 @@ static int nbd_read_runs(struct kvmuf_source *s, unsigned int conn,
 	struct nbd_src *n = s->priv;
 	struct nbd_conn *c = &n->conn[conn];
 	struct run_track stack_t[STACK_RUNS], *t = stack_t;
+	uint64_t timeout_ns, deadline;
 	int ret = 0, lost = 0;
 
 	if (nr > STACK_RUNS) {
@@ -137,22 +140,37 @@ static int nbd_read_runs(struct kvmuf_source *s, unsigned int conn,
 	submit(s, n, c->h, t, runs, off, nr);
 
 	/* The connection is ours: whatever is in flight is this call's. */
+	timeout_ns = (uint64_t)atomic_load(&s->timeout_ms) * 1000000;
+	deadline = source_now_ns() + timeout_ns;
 	for (;;) {
-		int64_t inflight = nbd_aio_in_flight(c->h);
+		int64_t inflight = nbd_aio_in_flight(c->h), now;
+		int wait_ms = -1, r;
 
 		if (inflight == 0)
 			break;
-		if (inflight < 0 || nbd_poll(c->h, -1) < 0) {
+		if (timeout_ns) {
+			now = (int64_t)source_now_ns();
+			if (now >= (int64_t)deadline) {
+				lost = ETIMEDOUT;
+				break;
+			}
+			wait_ms = (int)(((int64_t)deadline - now + 999999) / 1000000);
+		}
+		r = inflight < 0 ? -1 : nbd_poll(c->h, wait_ms);
+		if (r < 0) {
 			lost = conn_dead(c->h) ? ENOTCONN : nbd_errno();
 			break;
 		}
 	}
-	if (lost || conn_dead(c->h))
-		conn_break(s, c, lost ? lost : ENOTCONN);
-	/* A run with a request that never completed failed, whatever else it saw. */
+	/*
+	 * A run with a request that never completed failed, whatever else it saw; marked
+	 * before the close, so that callbacks nbd_close may still run keep this reason.
+	 */
 	for (size_t i = 0; i < nr; i++)
 		if (t[i].run && t[i].left && t[i].run->error == 0)
 			t[i].run->error = -(lost ? lost : EIO);
+	if (lost || conn_dead(c->h))
+		conn_break(s, c, lost ? lost : ENOTCONN);
 out:
 	pthread_mutex_unlock(&c->lock);
 	for (size_t i = 0; i < nr && !ret; i++)

@@ -11,6 +11,7 @@
 #define KVMUF_SOURCE_PRIV_H
 
 #include <stdatomic.h>
+#include <time.h>
 
 #include "kvmuf_source.h"
 
@@ -34,12 +35,21 @@ struct kvmuf_source {
 	unsigned int nconn;
 	uint64_t id;			/* unique per open, for fetch()'s per-thread choice */
 	atomic_uint next_conn;		/* fetch(): the next thread's connection */
+	atomic_uint timeout_ms;		/* per call, 0: none (kvmuf_source_set_timeout) */
 	void *priv;			/* the back end's */
 
 	atomic_uint_fast64_t reads, runs, pages, bytes, requests, errors;
 	atomic_uint_fast64_t read_ns, max_read_ns;
 	atomic_uint broken;
 };
+
+static inline uint64_t source_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
 
 /*
  * Back ends: fill hdr, size and priv of @s (ops, nconn are set) or return a negative

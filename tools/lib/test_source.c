@@ -13,7 +13,8 @@
  * file byte for byte; 8 reads in flight on one connection to a server that delays every
  * read by 20 ms must take clearly less than 8 serial reads; bad specs, missing servers,
  * exports that are no snapshot, frames out of range, server errors and a server killed
- * in the middle of a call all give a negative errno, never a success or a crash.
+ * in the middle of a call, a server slower than the timeout all give a negative errno,
+ * never a success or a crash.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -381,7 +382,8 @@ static void test_nbd(const char *snap, const unsigned char *ref,
 
 	printf("NBD source (nbdkit file)\n");
 	pid = nbdkit("file", uri, sizeof(uri), file_args);
-	s = open_ok(uri, 4);
+	/* 3 connections for 4 fetching threads: two of them share one. */
+	s = open_ok(uri, 3);
 	CHECK(!strcmp(kvmuf_source_kind(s), "nbd"), "kind %s", kvmuf_source_kind(s));
 	CHECK(kvmuf_source_data(s) == NULL, "NBD has data in memory");
 	CHECK(!memcmp(kvmuf_source_header(s), ref_h, sizeof(*ref_h)), "header != file's");
@@ -390,7 +392,7 @@ static void test_nbd(const char *snap, const unsigned char *ref,
 	CHECK(!memcmp(all, ref, ref_h->npages * PAGE), "NBD image differs from the file");
 	range_errors(s);
 	kvmuf_source_stats(s, &st);
-	CHECK(st.connections == 4 && st.broken == 0, "connections %u broken %u",
+	CHECK(st.connections == 3 && st.broken == 0, "connections %u broken %u",
 	      st.connections, st.broken);
 	kvmuf_source_close(s);
 	nbdkit_stop(pid, SIGTERM);
@@ -629,6 +631,43 @@ static void test_server_killed(const char *snap)
 	free(buf);
 }
 
+/* A server that answers too slowly for the source's timeout. */
+static void test_timeout(const char *snap)
+{
+	const char *args[] = { "--filter=delay", "file", snap, "rdelay=500ms", NULL };
+	struct kvmuf_source_run runs[2];
+	unsigned char *buf = xalloc(2 * PAGE);
+	struct kvmuf_source_stats st;
+	struct kvmuf_source *s;
+	uint64_t base, t0, ns;
+	char uri[192];
+	pid_t pid;
+	int ret;
+
+	printf("timeout\n");
+	pid = nbdkit("slow", uri, sizeof(uri), args);	/* (open reads the header: 500 ms) */
+	s = open_ok(uri, 1);
+	base = kvmuf_source_header(s)->base_gfn;
+	CHECK(kvmuf_source_set_timeout(s, 100) == 0, "set_timeout");
+	runs[0] = (struct kvmuf_source_run){ .gfn = base, .npages = 1, .buf = buf };
+	runs[1] = (struct kvmuf_source_run){ .gfn = base + 1, .npages = 1, .buf = buf + PAGE };
+	t0 = now_ns();
+	ret = kvmuf_source_read_runs(s, 0, runs, 2);
+	ns = now_ns() - t0;
+	CHECK(ret == -ETIMEDOUT && runs[0].error == -ETIMEDOUT && runs[1].error == -ETIMEDOUT,
+	      "read_runs past the timeout: %d %d %d", ret, runs[0].error, runs[1].error);
+	CHECK(ns >= 100000000 && ns < 400000000, "timed out after %.1f ms", ns / 1e6);
+	ret = kvmuf_source_read(s, 0, base, 1, buf);
+	CHECK(ret == -ENOTCONN, "read after the timeout: %d", ret);
+	kvmuf_source_stats(s, &st);
+	CHECK(st.broken == 1, "broken %u", st.broken);
+	printf("  100 ms timeout, 500 ms server: -ETIMEDOUT after %.1f ms, then -ENOTCONN\n",
+	       ns / 1e6);
+	kvmuf_source_close(s);
+	nbdkit_stop(pid, SIGKILL);
+	free(buf);
+}
+
 static int count_fds(void)
 {
 	DIR *d = opendir("/proc/self/fd");
@@ -703,6 +742,7 @@ int main(int argc, char **argv)
 	test_refusals(snap);
 	test_server_errors(snap);
 	test_server_killed(snap);
+	test_timeout(snap);
 
 	CHECK(count_fds() == fds, "file descriptors leaked: %d, were %d", count_fds(), fds);
 	free(ref);
