@@ -157,6 +157,9 @@ static int nbd_read_runs(struct kvmuf_source *s, unsigned int conn,
 			wait_ms = (int)(((int64_t)deadline - now + 999999) / 1000000);
 		}
 		r = inflight < 0 ? -1 : nbd_poll(c->h, wait_ms);
+		/* A signal is no reason to drop the connection: wait on. */
+		if (r < 0 && inflight > 0 && nbd_get_errno() == EINTR && !conn_dead(c->h))
+			continue;
 		if (r < 0) {
 			lost = conn_dead(c->h) ? ENOTCONN : nbd_errno();
 			break;
