@@ -14,6 +14,7 @@ pkgs=(
 	libkmod-dev zlib1g-dev pkg-config                                          # kvmuf-ctl
 	libjson-c-dev python3-jsonschema                                           # bench JSON, schema
 	man-db groff-base                                                          # man page checks
+	libnbd-dev nbdkit                                                          # NBD page source, its test
 )
 # The newest 6.1 headers package: the DKMS test builds against it, installed as a user would.
 hdr=$(apt-cache pkgnames linux-headers-6.1.0- | grep -E '^linux-headers-6\.1\.0-[0-9]+-amd64$' | sort -V | tail -n 1)

@@ -15,7 +15,7 @@ ver=$(cat VERSION)
 make -s install DESTDIR="$tmp/root" PREFIX=/usr >"$tmp/install.log" 2>&1 ||
 	{ tail -n 20 "$tmp/install.log"; fail "make install"; }
 for f in usr/include/kvmuf/kvmuf.h usr/include/kvmuf/kvm_userfault.h \
-	usr/include/kvmuf/kvmuf_server.h usr/lib/pkgconfig/kvmuf.pc usr/lib/libkvmuf.a \
+	usr/include/kvmuf/kvmuf_server.h usr/include/kvmuf/kvmuf_source.h usr/lib/pkgconfig/kvmuf.pc usr/lib/libkvmuf.a \
 	usr/lib/libkvmuf.so.1 usr/bin/kvmuf-ctl usr/bin/kvmuf-daemon usr/bin/kvmuf-vmm \
 	usr/share/man/man8/kvmuf-ctl.8 usr/share/man/man3/kvmuf_attach.3 \
 	usr/share/man/man4/kvm-userfault.4 etc/udev/rules.d/60-kvm-userfault.rules \
@@ -38,7 +38,8 @@ syms=$(nm -D --defined-only "$tmp/root/usr/lib/libkvmuf.so.1" | awk '$2 == "T" {
 [ -n "$syms" ] || fail "no symbols"
 echo "$syms" | grep -qv '@@KVMUF_1\.[0-9]*$' && fail "unversioned symbols: $(echo "$syms" | grep -v '@@KVMUF_1\.' | head -n 3)"
 echo "$syms" | grep -q '^kvmuf_resolve_counted@@KVMUF_1.1$' || fail "kvmuf_resolve_counted is not KVMUF_1.1"
-echo "libkvmuf.so.1: $(echo "$syms" | wc -l) symbols, all versioned (KVMUF_1.0, KVMUF_1.1)"
+echo "$syms" | grep -q '^kvmuf_source_open@@KVMUF_1.2$' || fail "kvmuf_source_open is not KVMUF_1.2"
+echo "libkvmuf.so.1: $(echo "$syms" | wc -l) symbols, all versioned (KVMUF_1.0, KVMUF_1.1, KVMUF_1.2)"
 
 pc=(PKG_CONFIG_PATH="$tmp/root/usr/lib/pkgconfig" PKG_CONFIG_SYSROOT_DIR="$tmp/root")
 make -s -C examples clean
