@@ -48,7 +48,8 @@ module:
 tools:
 	$(MAKE) -C tools
 
-# Programs for the initramfs: static (the guest has no libc), but for kvmuf-ctl.
+# Programs for the initramfs: static (the guest has no libc), but for kvmuf-ctl and
+# kvmuf-daemon (libkmod and libnbd are shared only), whose libraries go in with them.
 guest: tools
 	@mkdir -p $(BUILD)/guest
 	$(CC) $(GUEST_CFLAGS) -o $(BUILD)/guest/kvmuf-devtest tests/guest/kvmuf-devtest.c
@@ -58,7 +59,8 @@ guest: tools
 		-o $(BUILD)/guest/kvmuf-faulttest $(wildcard tests/guest/faulttest/*.c) \
 		tools/vmm/libkvmufvm.a tools/lib/libkvmuf.a -pthread
 	cp tools/vmm/kvmuf-vmm.static $(BUILD)/guest/kvmuf-vmm
-	cp tools/daemon/kvmuf-daemon.static $(BUILD)/guest/kvmuf-daemon
+	$(MAKE) -C tools/daemon SANITIZE= kvmuf-daemon.guest
+	cp tools/daemon/kvmuf-daemon.guest $(BUILD)/guest/kvmuf-daemon
 	cp tools/daemon/kvmuf-mksnap.static $(BUILD)/guest/kvmuf-mksnap
 	cp tools/bench/kvmuf-bench.static $(BUILD)/guest/kvmuf-bench
 	# kvmuf-ctl links libkmod, which Debian ships shared only: a plain dynamic build

@@ -44,8 +44,23 @@ for dir in "$@"; do
 		esac
 	done
 done
-# Dynamically linked programs (kvmuf-ctl: libkmod is shared only) get their libraries.
-for f in "$root"/tests/*; do
+# From the host, for the restore-from-NBD tests: nbdkit with the plugins and filters they
+# use, at the host's paths (nbdkit finds them by name there). Absent: those tests SKIP.
+borrowed=()
+if nbdkit=$(command -v nbdkit); then
+	plugindir=$(nbdkit --dump-config | sed -n 's/^plugindir=//p')
+	filterdir=$(nbdkit --dump-config | sed -n 's/^filterdir=//p')
+	borrowed=("$nbdkit" "$plugindir"/nbdkit-{file,memory}-plugin.so
+		  "$filterdir"/nbdkit-{delay,rate}-filter.so)
+	for f in "${borrowed[@]}"; do
+		mkdir -p "$root$(dirname "$f")"
+		cp -L "$f" "$root$f"
+	done
+	ln -s "$nbdkit" "$root/bin/nbdkit"
+fi
+# Dynamically linked programs (kvmuf-ctl, kvmuf-daemon: libkmod and libnbd are shared
+# only; nbdkit) get their libraries.
+for f in "$root"/tests/* "${borrowed[@]/#/$root}"; do
 	file -L "$f" | grep -q 'dynamically linked' || continue
 	ldd "$f" | awk '/=> \//{print $3} /^[[:space:]]*\/.*ld-linux/{print $1}' |
 		while read -r lib; do

@@ -35,6 +35,8 @@
 #include "kvmuf_handoff.h"
 #include "kvmuf_server.h"
 #include "kvmuf_snapshot.h"
+#include "kvmuf_source.h"
+#include "kvmuf_workingset.h"
 #include "cli.h"
 
 #define PROG			"kvmuf-daemon"
@@ -55,6 +57,13 @@ struct options {
 	unsigned int accept_timeout_s;	/* 0: forever */
 	int busy_poll;
 	int quiet;
+	unsigned int connections;	/* NBD connections; 0: one per thread */
+	unsigned int readahead;		/* pages after each faulted one */
+	unsigned int prefetch_threads;
+	int sweep;			/* --prefetch: every page, after the replay */
+	uint64_t prefetch_rate;		/* pages/s; 0: no limit */
+	const char *record_path;
+	const char *replay_path;
 };
 
 static struct options opt;
@@ -62,18 +71,39 @@ static struct options opt;
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: " PROG " -l SOCKET -f SNAPSHOT [-T THREADS] [-p POLL_MS | -B] [-d USEC]\n"
-		"       [--accept-timeout SECONDS] [-q]\n"
+		"usage: " PROG " -l SOCKET -f SOURCE [-T THREADS] [-p POLL_MS | -B] [-d USEC]\n"
+		"       [--accept-timeout SECONDS] [--connections N] [--readahead PAGES]\n"
+		"       [--prefetch THREADS] [--prefetch-rate PAGES] [--replay FILE] [--record FILE] [-q]\n"
 		"  -l, --listen SOCKET     unix socket to listen on (SOCK_SEQPACKET); one VMM\n"
 		"                          connects and hands over its attached /dev/kvm-userfault\n"
 		"                          fd (and guest memfd, userfaultfd)\n"
-		"  -f, --snapshot FILE     snapshot image to serve pages from (kvmuf-mksnap)\n"
+		"  -f, --snapshot SOURCE   the snapshot image (kvmuf-mksnap) to serve pages from: a\n"
+		"                          file, or an NBD export holding one, as a URI:\n"
+		"                          nbd://HOST[:PORT]/EXPORT, nbd+unix:///EXPORT?socket=PATH\n"
+		"                          (e.g. served by nbdkit file SNAPSHOT, qemu-nbd, nbd-server)\n"
+		"  --connections N         NBD connections (default: one per thread and prefetch\n"
+		"                          thread, so demand reads never queue behind prefetch)\n"
+		"  --readahead PAGES       with each faulted page also bring in the next PAGES\n"
+		"                          (0..%d, in the same read; default 0)\n"
+		"  --prefetch THREADS      threads that bring in every page not asked for yet, in\n"
+		"                          the background (after the --replay list); never while a\n"
+		"                          fault is being served (0..%d; default 0)\n"
+		"  --prefetch-rate PAGES   at most PAGES pages per second of prefetch (default: no\n"
+		"                          limit)\n"
+		"  --replay FILE           prefetch the pages of this working set first, in its\n"
+		"                          order (a --record file); without --prefetch, one thread\n"
+		"                          and only those\n"
+		"  --record FILE           write the pages the vCPUs faulted, in the order of their\n"
+		"                          first fault, to FILE at the end (a working set, see\n"
+		"                          kvmuf_workingset.h); record with no prefetch, whose pages\n"
+		"                          never fault\n"
 		"  -T, --threads THREADS   worker threads; worker w drains rings r with\n"
 		"                          r %% THREADS == w (default %d, at most one per ring)\n"
 		"  -p, --poll-ms MS        idle sleep of a worker in poll(), 1..1000 ms (default %d)\n"
 		"  -B, --busy-poll         workers spin on their rings, never sleep (a CPU each;\n"
 		"                          no wakeup between a fault and its worker)\n"
-		"  -d, --delay-us USEC     artificial fetch delay per page, as demand_paging_test -d\n"
+		"  -d, --delay-us USEC     artificial delay per read of the source (one page, or\n"
+		"                          a page with its readahead), as demand_paging_test -d\n"
 		"                          (default 0)\n"
 		"  --accept-timeout S      give up if no VMM connects within S seconds (default:\n"
 		"                          wait forever)\n"
@@ -84,6 +114,7 @@ static void usage(FILE *f)
 		"then prints one summary line on stdout.\n"
 		"exit status: 0 no duplicates, out-of-range faults or errors; 1 otherwise or setup\n"
 		"failure; 2 bad arguments\n",
+		KVMUF_SERVE_MAX_READAHEAD, KVMUF_SERVE_MAX_PREFETCHERS,
 		DEFAULT_THREADS, DEFAULT_POLL_MS);
 }
 
@@ -127,7 +158,11 @@ static void parse_args(int argc, char **argv)
 		.threads = DEFAULT_THREADS,
 		.poll_ms = DEFAULT_POLL_MS,
 	};
-	enum { OPT_ACCEPT_TIMEOUT = 256 };	/* -w means --write in kvmuf-vmm */
+	enum {
+		OPT_ACCEPT_TIMEOUT = 256,	/* -w means --write in kvmuf-vmm */
+		OPT_CONNECTIONS, OPT_READAHEAD, OPT_PREFETCH, OPT_PREFETCH_RATE, OPT_RECORD,
+		OPT_REPLAY,
+	};
 	static const struct option longopts[] = {
 		{ "listen", required_argument, NULL, 'l' },
 		{ "snapshot", required_argument, NULL, 'f' },
@@ -136,6 +171,12 @@ static void parse_args(int argc, char **argv)
 		{ "busy-poll", no_argument, NULL, 'B' },
 		{ "delay-us", required_argument, NULL, 'd' },
 		{ "accept-timeout", required_argument, NULL, OPT_ACCEPT_TIMEOUT },
+		{ "connections", required_argument, NULL, OPT_CONNECTIONS },
+		{ "readahead", required_argument, NULL, OPT_READAHEAD },
+		{ "prefetch", required_argument, NULL, OPT_PREFETCH },
+		{ "prefetch-rate", required_argument, NULL, OPT_PREFETCH_RATE },
+		{ "record", required_argument, NULL, OPT_RECORD },
+		{ "replay", required_argument, NULL, OPT_REPLAY },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
@@ -166,6 +207,29 @@ static void parse_args(int argc, char **argv)
 				bad_usage("--accept-timeout: need 1..86400 seconds");
 			opt.accept_timeout_s = (unsigned int)v;
 			break;
+		case OPT_CONNECTIONS:
+			if (cli_parse_range(optarg, 10, 1, KVMUF_SOURCE_MAX_CONNECTIONS, &v) < 0)
+				bad_usage("--connections: need 1..%u", KVMUF_SOURCE_MAX_CONNECTIONS);
+			opt.connections = (unsigned int)v;
+			break;
+		case OPT_READAHEAD:
+			if (cli_parse_range(optarg, 10, 0, KVMUF_SERVE_MAX_READAHEAD, &v) < 0)
+				bad_usage("--readahead: need 0..%d pages", KVMUF_SERVE_MAX_READAHEAD);
+			opt.readahead = (unsigned int)v;
+			break;
+		case OPT_PREFETCH:
+			if (cli_parse_range(optarg, 10, 0, KVMUF_SERVE_MAX_PREFETCHERS, &v) < 0)
+				bad_usage("--prefetch: need 0..%d threads", KVMUF_SERVE_MAX_PREFETCHERS);
+			opt.prefetch_threads = (unsigned int)v;
+			opt.sweep = v > 0;
+			break;
+		case OPT_PREFETCH_RATE:
+			if (cli_parse_range(optarg, 10, 1, UINT32_MAX, &v) < 0)
+				bad_usage("--prefetch-rate: need a page rate >= 1");
+			opt.prefetch_rate = v;
+			break;
+		case OPT_RECORD: opt.record_path = optarg; break;
+		case OPT_REPLAY: opt.replay_path = optarg; break;
 		case 'B': opt.busy_poll = 1; break;
 		case 'q': opt.quiet = 1; break;
 		case 'h': usage(stdout); exit(0);
@@ -178,7 +242,11 @@ static void parse_args(int argc, char **argv)
 	if (!opt.sock_path)
 		bad_usage("-l SOCKET is required");
 	if (!opt.snap_path)
-		bad_usage("-f SNAPSHOT is required");
+		bad_usage("-f SOURCE is required");
+	if (opt.replay_path && !opt.prefetch_threads)
+		opt.prefetch_threads = 1;
+	if (opt.prefetch_rate && !opt.prefetch_threads)
+		bad_usage("--prefetch-rate limits --prefetch or --replay: give one");
 }
 
 /* ---- setup ---- */
@@ -288,7 +356,8 @@ static int wait_readable(int fd, int sigfd, int timeout_ms, const char **sig)
 
 /* What the daemon serves, filled from the handoff and the snapshot. */
 struct session {
-	struct kvmuf_snap snap;
+	struct kvmuf_source *src;	/* the snapshot image: a file, or an NBD export */
+	const struct kvmuf_snap_header *hdr;
 	struct kvmuf_handoff h;
 	struct kvmuf *k;
 	void *mem;			/* memfd mapping, or NULL */
@@ -318,7 +387,7 @@ static int take_handoff(struct session *ss, const struct kvmuf_handoff_fds *fds,
 {
 	int devfd = fds->dev, memfd = fds->memfd, uffd = fds->uffd;
 	const struct kvmuf_handoff *h = &ss->h;
-	const struct kvmuf_snap_header *sh = &ss->snap.hdr;
+	const struct kvmuf_snap_header *sh = ss->hdr;
 	int ret;
 
 	if ((h->flags & KVMUF_HANDOFF_SEED) && h->seed != sh->seed) {
@@ -415,8 +484,8 @@ static int accept_vmm(int lsock, int sigfd, struct session *ss)
 		ret = take_handoff(ss, &fds, msg, sizeof(msg));
 	if (ret < 0) {
 		err("refusing the VMM: %s", msg);
-		kvmuf_handoff_ack_send(sock, ret, 0, ss->snap.hdr.base_gfn,
-				       ss->snap.hdr.npages, msg);
+		kvmuf_handoff_ack_send(sock, ret, 0, ss->hdr->base_gfn,
+				       ss->hdr->npages, msg);
 		close(sock);
 		return -1;
 	}
@@ -472,7 +541,7 @@ static const char *serve_loop(int sock, int sigfd, struct kvmuf_server *srv,
 
 static void warn_coverage(const struct session *ss)
 {
-	const struct kvmuf_snap_header *sh = &ss->snap.hdr;
+	const struct kvmuf_snap_header *sh = ss->hdr;
 	uint64_t lo = ss->h.base_gfn, hi = ss->h.base_gfn + ss->h.npages;
 	uint64_t slo = sh->base_gfn, shi = sh->base_gfn + sh->npages;
 	uint64_t covered = 0;
@@ -485,13 +554,87 @@ static void warn_coverage(const struct session *ss)
 		     (unsigned long long)ss->h.npages);
 }
 
+/* One NBD connection per thread that reads, unless told. */
+static unsigned int connections(void)
+{
+	unsigned int n = opt.threads + opt.prefetch_threads;
+
+	if (opt.connections)
+		return opt.connections;
+	return n < KVMUF_SOURCE_MAX_CONNECTIONS ? n : KVMUF_SOURCE_MAX_CONNECTIONS;
+}
+
+static int read_runs(void *src, unsigned int conn, struct kvmuf_source_run *runs, size_t nr)
+{
+	return kvmuf_source_read_runs(src, conn, runs, nr);
+}
+
+/* --replay: the GFNs of the working set, in order (malloc()ed). 0 or -1 (said why). */
+static int load_replay(uint64_t **gfns, size_t *n)
+{
+	struct kvmuf_ws_entry *e;
+	char msg[256];
+	int ret;
+
+	ret = kvmuf_ws_load(opt.replay_path, &e, n, msg, sizeof(msg));
+	if (ret < 0) {
+		err("--replay: %s", msg);
+		return -1;
+	}
+	*gfns = malloc((*n ? *n : 1) * sizeof(**gfns));
+	if (!*gfns) {
+		err("--replay: out of memory");
+		free(e);
+		return -1;
+	}
+	for (size_t i = 0; i < *n; i++)
+		(*gfns)[i] = e[i].gfn;
+	free(e);
+	info("replaying %zu pages of %s first", *n, opt.replay_path);
+	return 0;
+}
+
+/* --record: write the working set; 0 or -1 (said why). */
+static int save_working_set(struct kvmuf_server *srv)
+{
+	struct kvmuf_ws_entry *e;
+	char msg[256];
+	size_t n;
+	int ret;
+
+	ret = kvmuf_server_working_set(srv, &e, &n);
+	if (ret == 0)
+		ret = kvmuf_ws_save(opt.record_path, e, n, msg, sizeof(msg));
+	else
+		snprintf(msg, sizeof(msg), "%s", strerror(-ret));
+	if (ret < 0) {
+		err("--record: %s", msg);
+		free(e);
+		return -1;
+	}
+	info("recorded %zu pages in %s", n, opt.record_path);
+	free(e);
+	return 0;
+}
+
+static double ms(uint64_t ns)
+{
+	return (double)ns / 1e6;
+}
+
 int main(int argc, char **argv)
 {
 	struct kvmuf_server_stats st = { 0 };
 	struct kvmuf_server_config cfg;
 	struct kvmuf_server *srv = NULL;
 	struct session ss = { .mem_fd = -1, .uffd = -1 };
-	int lsock, sock, sigfd, ret, ok;
+	struct kvmuf_serve_progress pr;
+	struct kvmuf_source_stats sst;
+	struct kvmuf_serve_plan plan;
+	uint64_t *replay = NULL;
+	size_t nr_replay = 0;
+	int lsock, sock, sigfd, ret, ok, record_failed;
+	const char *kind;
 	char msg[96];
 	const char *why;
 
@@ -499,17 +642,21 @@ int main(int argc, char **argv)
 	sigfd = setup_signals();
 	if (sigfd < 0)
 		return EXIT_FAILURE;
-	if (kvmuf_snap_open(opt.snap_path, &ss.snap, msg, sizeof(msg)) < 0) {
+	ret = kvmuf_source_open(opt.snap_path, connections(), &ss.src, msg, sizeof(msg));
+	if (ret < 0) {
 		err("%s", msg);
 		return EXIT_FAILURE;
 	}
+	ss.hdr = kvmuf_source_header(ss.src);
+	if (opt.replay_path && load_replay(&replay, &nr_replay) < 0)
+		return EXIT_FAILURE;
 	lsock = listen_on(opt.sock_path);
 	if (lsock < 0)
 		return EXIT_FAILURE;
-	info("listening on %s; snapshot %s: %llu pages from gfn 0x%llx, seed 0x%llx",
-	     opt.sock_path, opt.snap_path, (unsigned long long)ss.snap.hdr.npages,
-	     (unsigned long long)ss.snap.hdr.base_gfn,
-	     (unsigned long long)ss.snap.hdr.seed);
+	info("listening on %s; snapshot %s (%s): %llu pages from gfn 0x%llx, seed 0x%llx",
+	     opt.sock_path, opt.snap_path, kvmuf_source_kind(ss.src), (unsigned long long)ss.hdr->npages,
+	     (unsigned long long)ss.hdr->base_gfn,
+	     (unsigned long long)ss.hdr->seed);
 
 	/* One VMM only: stop listening once it is connected. */
 	sock = accept_vmm(lsock, sigfd, &ss);
@@ -523,12 +670,12 @@ int main(int argc, char **argv)
 		.ctx = ss.k,
 		.nr_threads = opt.threads,
 		.geom = {
-			.snap_base_gfn = ss.snap.hdr.base_gfn,
-			.snap_npages = ss.snap.hdr.npages,
+			.snap_base_gfn = ss.hdr->base_gfn,
+			.snap_npages = ss.hdr->npages,
 			.mem_base_gfn = ss.h.base_gfn,
 			.mem_npages = ss.h.npages,
 		},
-		.snap_data = ss.snap.data,
+		.snap_data = kvmuf_source_data(ss.src),
 		.mem = ss.mem,
 		.use_mem_fd = ss.mem != NULL,
 		.populate = ss.mem != NULL,
@@ -543,13 +690,27 @@ int main(int argc, char **argv)
 		.log_prefix = opt.quiet ? NULL : PROG,
 		.max_logged = MAX_LOGGED,
 	};
-	ret = kvmuf_server_start(&cfg, &srv);
+	plan = (struct kvmuf_serve_plan) {
+		.size = sizeof(plan),
+		.connections = kvmuf_source_connections(ss.src),
+		/* A file source is in memory: installed from the mapping, no reads. */
+		.read_runs = kvmuf_source_data(ss.src) ? NULL : read_runs,
+		.read_opaque = ss.src,
+		.readahead_pages = opt.readahead,
+		.prefetch_threads = opt.prefetch_threads,
+		.sweep = opt.sweep,
+		.prefetch_rate = opt.prefetch_rate,
+		.replay = replay,
+		.nr_replay = nr_replay,
+		.record = opt.record_path != NULL,
+	};
+	ret = kvmuf_server_start_plan(&cfg, &plan, &srv);
 	if (ret < 0) {
 		snprintf(msg, sizeof(msg), "cannot start the server: %s",
 			 kvmuf_strerror(ret));
 		err("%s", msg);
-		kvmuf_handoff_ack_send(sock, ret, 0, ss.snap.hdr.base_gfn,
-				       ss.snap.hdr.npages, msg);
+		kvmuf_handoff_ack_send(sock, ret, 0, ss.hdr->base_gfn,
+				       ss.hdr->npages, msg);
 		kvmuf_close(ss.k);
 		return EXIT_FAILURE;
 	}
@@ -563,8 +724,8 @@ int main(int argc, char **argv)
 			err("waking the userfaultfd's waiters: %s", kvmuf_strerror(ret));
 	}
 	kvmuf_server_stats(srv, &st);
-	ret = kvmuf_handoff_ack_send(sock, 0, st.threads, ss.snap.hdr.base_gfn,
-				     ss.snap.hdr.npages, NULL);
+	ret = kvmuf_handoff_ack_send(sock, 0, st.threads, ss.hdr->base_gfn,
+				     ss.hdr->npages, NULL);
 	if (ret < 0)
 		err("sending the ack: %s", kvmuf_strerror(ret));
 	info("%s gfn 0x%llx-0x%llx (%llu pages, %u vCPUs, %s memory, %s, %s mode): %u rings, %u threads",
@@ -580,6 +741,9 @@ int main(int argc, char **argv)
 
 	why = ret < 0 ? "the VMM is gone" : serve_loop(sock, sigfd, srv, &ss);
 	info("stopping: %s", why);
+	pr = (struct kvmuf_serve_progress) { .size = sizeof(pr) };
+	kvmuf_server_progress(srv, &pr);
+	record_failed = opt.record_path && save_working_set(srv) < 0;
 	kvmuf_server_stop(srv, &st);
 	refresh_info(&ss);
 	kvmuf_close(ss.k);		/* the last reference detaches the VM */
@@ -591,7 +755,10 @@ int main(int argc, char **argv)
 	/* Ours only: the VMM keeps its own, so its memory stays registered. */
 	if (ss.uffd >= 0)
 		close(ss.uffd);
-	kvmuf_snap_close(&ss.snap);
+	kvmuf_source_stats(ss.src, &sst);
+	kind = kvmuf_source_kind(ss.src);	/* a string literal: outlives the source */
+	kvmuf_source_close(ss.src);
+	free(replay);
 
 	if (st.out_of_range)
 		info("first out-of-range gfn 0x%llx", (unsigned long long)st.first_oor_gfn);
@@ -604,6 +771,7 @@ int main(int argc, char **argv)
 	 */
 	ok = (ss.h.flags & KVMUF_HANDOFF_ADOPTED) ? !st.out_of_range && !st.errors :
 						    kvmuf_server_stats_ok(&st);
+	ok = ok && !record_failed;
 	printf(PROG ": served %llu pages (%.1f MiB) in %.3f s by %u threads, through rings %llu, through userfaultfd %llu, faults %llu, deduped %llu, duplicates %llu, out-of-range %llu, unchanged %llu, errors %llu\n",
 	       (unsigned long long)(st.ring_served + st.uffd_served),
 	       (double)(st.ring_served + st.uffd_served) * KVMUF_SNAP_PAGE / (1024.0 * 1024.0),
@@ -613,6 +781,18 @@ int main(int argc, char **argv)
 	       (unsigned long long)st.duplicates,
 	       (unsigned long long)st.out_of_range,
 	       (unsigned long long)st.unchanged, (unsigned long long)st.errors);
+	printf(PROG ": restore: demand %llu pages, readahead %llu, prefetched %llu (replayed %llu), joined %llu; %llu of %llu pages present%s; fault to resolved p50 %.3f ms, p99 %.3f ms, max %.3f ms over %llu faults; last fault at %.1f ms, all present at %.1f ms; source %s: %llu reads, %llu requests, %.1f MiB, mean read %.3f ms\n",
+	       (unsigned long long)pr.demand, (unsigned long long)pr.readahead,
+	       (unsigned long long)pr.prefetched, (unsigned long long)pr.replayed,
+	       (unsigned long long)pr.joined, (unsigned long long)pr.present,
+	       (unsigned long long)pr.total,
+	       (ss.h.flags & KVMUF_HANDOFF_ADOPTED) ? " (by this daemon)" : "",
+	       ms(pr.fault_p50_ns), ms(pr.fault_p99_ns), ms(pr.fault_max_ns),
+	       (unsigned long long)pr.faults_timed, ms(pr.last_fault_ns), ms(pr.all_present_ns),
+	       kind,
+	       (unsigned long long)sst.reads, (unsigned long long)sst.requests,
+	       (double)sst.bytes / (1024.0 * 1024.0),
+	       sst.reads ? ms(sst.read_ns / sst.reads) : 0.0);
 	fflush(stdout);
 	close(sigfd);
 	return ok ? EXIT_SUCCESS : EXIT_FAILURE;

@@ -45,13 +45,26 @@ expect 2 "" "$mksnap" -o "$tmp/x" -n 1 extra
 expect 0 "usage" "$mksnap" -h
 
 expect 2 "-l SOCKET is required" "$daemon" -f "$snap"
-expect 2 "-f SNAPSHOT is required" "$daemon" -l "$tmp/s"
+expect 2 "-f SOURCE is required" "$daemon" -l "$tmp/s"
 expect 2 "-T" "$daemon" -l "$tmp/s" -f "$snap" -T 0
 expect 2 "-p" "$daemon" -l "$tmp/s" -f "$snap" -p 5000
 expect 0 "usage" "$daemon" -h
 expect 1 "not a kvmuf snapshot|too small" "$daemon" -l "$tmp/s" -f "$daemon"
 expect 1 "truncated" "$daemon" -l "$tmp/s" -f "$tmp/short"
 : >"$tmp/file"
+expect 2 "--readahead" "$daemon" -l "$tmp/s" -f "$snap" --readahead 257
+expect 2 "--prefetch" "$daemon" -l "$tmp/s" -f "$snap" --prefetch 65
+expect 2 "--prefetch-rate limits" "$daemon" -l "$tmp/s" -f "$snap" --prefetch-rate 100
+expect 2 "--connections" "$daemon" -l "$tmp/s" -f "$snap" --connections 0
+expect 1 "--replay: .*No such file" "$daemon" -l "$tmp/s" -f "$snap" --replay "$tmp/none"
+expect 1 "--replay: .*not a working set" "$daemon" -l "$tmp/s" -f "$snap" --replay "$snap"
+printf 'kvmuf-working-set 1\n0x100000 0\n0x100001 5\n0x100000 9\n' >"$tmp/twice"
+expect 1 "--replay: .*gfn 0x100000 is listed twice" "$daemon" -l "$tmp/s" -f "$snap" --replay "$tmp/twice"
+printf 'kvmuf-working-set 1\n0x100000 7\n0x100001 5\n' >"$tmp/back"
+expect 1 "--replay: .*:3: the time goes back" "$daemon" -l "$tmp/s" -f "$snap" --replay "$tmp/back"
+printf 'kvmuf-working-set 1\n# c\n\n100000 7\n' >"$tmp/nohex"
+expect 1 "--replay: .*:4: want" "$daemon" -l "$tmp/s" -f "$snap" --replay "$tmp/nohex"
+expect 1 "nbd_connect_uri|No such file" "$daemon" -l "$tmp/s" -f "nbd+unix:///?socket=$tmp/nosock"
 expect 1 "exists and is not a socket" "$daemon" -l "$tmp/file" -f "$snap"
 expect 1 "too long" "$daemon" -l "$tmp/$(printf '%0120d' 0)" -f "$snap"
 

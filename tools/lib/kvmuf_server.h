@@ -190,6 +190,105 @@ KVMUF_PUBLIC void kvmuf_server_stats(const struct kvmuf_server *s,
  */
 KVMUF_PUBLIC void kvmuf_server_stop(struct kvmuf_server *s, struct kvmuf_server_stats *st);
 
+/*
+ * libkvmuf 1.2: what kvmuf_server_config lacks, for restores from a remote source.
+ * @size is sizeof(struct kvmuf_serve_plan) as the caller knows it: later versions append
+ * fields, which a smaller size leaves 0.
+ *
+ * Source: read_runs(read_opaque, conn, runs, nr) reads several runs of snapshot pages
+ * with all of them in flight together, over connection conn of @connections
+ * (kvmuf_source_read_runs() has this shape: see kvmuf_source.h). Worker w uses
+ * connection w % connections, prefetch thread p (nr_threads + p) % connections: give as
+ * many connections as both together for demand reads that never queue behind prefetch.
+ * A failed read ends the server (done_fd): a source that lost pages cannot serve a
+ * restore, and a page server that ends lets a new one take over (KVMUF_ATTACH_ADOPT).
+ * With read_runs NULL the pages come from cfg->snap_data as before.
+ *
+ * Readahead: a demand fault on gfn also brings in gfn + 1 .. gfn + readahead_pages
+ * (stopping at the first page served already), in the same read.
+ *
+ * Prefetch: prefetch_threads threads bring in, after the @nr_replay GFNs of @replay in
+ * their order, every page of the guest memory not served yet (in GFN order), a batch of
+ * prefetch_batch pages (default 32) at a time, at most prefetch_rate pages per second
+ * together (0: no limit). Demand faults go first: a prefetch thread starts no batch
+ * while a worker is serving faults. With sweep 0 only the replay list is prefetched.
+ *
+ * Every page is installed once whoever brings it in. A fault on a page that a prefetch
+ * or a readahead is bringing in is left to them (it is resolved when the page is in:
+ * "joined"). With prefetch or readahead, memfd memory without the backstop
+ * (cfg->mem) is installed with KVMUF_RESOLVE_COPY, not written by the engine: only the
+ * module knows which pages are still missing.
+ *
+ * record: keep the order in which the vCPUs first faulted each page (from the ring
+ * entries' time_ns), for kvmuf_server_working_set().
+ */
+struct kvmuf_source_run;
+
+struct kvmuf_serve_plan {
+	uint32_t size;				/* sizeof(struct kvmuf_serve_plan) */
+	unsigned int connections;		/* of the source, >= 1 with read_runs */
+	int (*read_runs)(void *opaque, unsigned int conn, struct kvmuf_source_run *runs,
+			 size_t nr);
+	void *read_opaque;
+	unsigned int readahead_pages;		/* 0..KVMUF_SERVE_MAX_READAHEAD */
+	unsigned int prefetch_threads;		/* 0..KVMUF_SERVE_MAX_PREFETCHERS */
+	unsigned int prefetch_batch;		/* pages per prefetch read; 0: 32 */
+	int sweep;				/* prefetch every page, after the replay */
+	uint64_t prefetch_rate;			/* pages/s, all prefetch threads; 0: no limit */
+	const uint64_t *replay;			/* GFNs to prefetch first, in order */
+	size_t nr_replay;
+	int record;				/* keep the demand faults' order */
+};
+
+#define KVMUF_SERVE_MAX_READAHEAD	256
+#define KVMUF_SERVE_MAX_PREFETCHERS	64
+#define KVMUF_SERVE_MAX_BATCH		512	/* prefetch_batch */
+
+/* kvmuf_server_start() with a plan (NULL: none). 0 or negative errno. */
+KVMUF_PUBLIC int kvmuf_server_start_plan(const struct kvmuf_server_config *cfg,
+					 const struct kvmuf_serve_plan *plan,
+					 struct kvmuf_server **out);
+
+/*
+ * Where a restore stands. @size: sizeof(struct kvmuf_serve_progress) as the caller knows
+ * it (fields past it are not written). Times are ns since kvmuf_server_start*().
+ */
+struct kvmuf_serve_progress {
+	uint32_t size;
+	uint32_t reserved;
+	uint64_t demand;		/* pages brought in for a fault (ring or userfaultfd) */
+	uint64_t readahead;		/* pages brought in next to a ring fault */
+	uint64_t prefetched;		/* pages brought in by the prefetch threads */
+	uint64_t replayed;		/* ... of those, from the replay list */
+	uint64_t joined;		/* faults on a page already being brought in */
+	uint64_t present;		/* pages of the guest memory known present */
+	uint64_t total;			/* pages of the guest memory in the snapshot */
+	uint64_t faults_timed;		/* ring faults with a latency below */
+	uint64_t fault_p50_ns;		/* fault (ring entry time_ns) to resolved, ring */
+	uint64_t fault_p99_ns;		/* faults only; rounded up by at most 12.5% */
+	uint64_t fault_max_ns;
+	uint64_t last_fault_ns;		/* the last ring fault consumed (0: none yet) */
+	uint64_t replay_done_ns;	/* every replay page in (0: not yet, or no list) */
+	uint64_t all_present_ns;	/* every page in (0: not yet) */
+};
+
+KVMUF_PUBLIC void kvmuf_server_progress(const struct kvmuf_server *s,
+					struct kvmuf_serve_progress *p);
+
+/* One page of a working set: a GFN and when it was first faulted. */
+struct kvmuf_ws_entry {
+	uint64_t gfn;
+	uint64_t time_ns;		/* since the first fault of the set */
+};
+
+/*
+ * With plan->record: the pages the vCPUs faulted (each once, first fault), in the order
+ * of their faults. *@out is malloc()ed (free() it), *@n entries. 0 or -ENOMEM;
+ * -EINVAL without record. Workers may still run (their later faults are not in it).
+ */
+KVMUF_PUBLIC int kvmuf_server_working_set(const struct kvmuf_server *s,
+					  struct kvmuf_ws_entry **out, size_t *n);
+
 /* True if @st shows a correct run: no duplicates, out-of-range, errors. */
 static inline int kvmuf_server_stats_ok(const struct kvmuf_server_stats *st)
 {

@@ -3,13 +3,14 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
-#include "kvmuf_server.h"
+#include "server_priv.h"
 
 #include <errno.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdarg.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,54 +20,6 @@
 #include <sys/ioctl.h>
 #include <time.h>
 #include <unistd.h>
-
-#define PAGE		4096u
-#define CONSUME_MAX	256		/* entries per kvmuf_ring_consume() */
-#define BATCH_MAX	KVMUF_MAX_BATCH	/* elements per resolve ioctl */
-#define MERGE_MAX	1024		/* pages per batch element */
-#define PENDING_MAX	1024		/* faults per batch with on_served */
-#define NO_GFN		UINT64_MAX
-#define UFFD_MSGS	32		/* userfaultfd messages per read() */
-
-struct worker {
-	struct kvmuf_server *s;
-	unsigned int id;
-	pthread_t thread;
-	size_t nr;			/* batch elements */
-	struct kvmuf_fault faults[CONSUME_MAX];
-	union {
-		struct kvmuf_copy copies[BATCH_MAX];
-		struct kvmuf_gfn_range ranges[BATCH_MAX];
-	};
-	unsigned char *page;		/* fetch(): where the page's data goes */
-	size_t npending;		/* the faults in the batch */
-	struct kvmuf_fault pending[PENDING_MAX];
-	uint64_t consumed_ns[PENDING_MAX];	/* when each pending fault was consumed */
-};
-
-struct kvmuf_server {
-	struct kvmuf_server_config cfg;
-	struct kvmuf_serve_ops ops;
-	void *ctx;
-	unsigned int nr_rings;
-	unsigned int nr_threads;
-	unsigned int started;
-	struct worker *workers;
-	_Atomic uint64_t *served_bits;	/* one bit per guest memory page */
-	_Atomic uint64_t *uffd_bits;	/* ... that userfaultfd asked for first */
-	_Atomic uint64_t *done_bits;	/* ... installed (backstop): in place, or EEXIST */
-	int done_fd;
-	atomic_int stop;
-	atomic_int done;
-	atomic_int detached;
-	atomic_uint logged;
-	_Atomic uint64_t faults, served, unchanged, duplicates, out_of_range;
-	_Atomic uint64_t ring_served, uffd_faults, uffd_served, both, refaults, fetched;
-	_Atomic uint64_t errors, batches;
-	_Atomic uint64_t queue_ns, serve_ns, resolve_ns, timed;
-	_Atomic uint64_t first_oor_gfn, first_dup_gfn;
-	_Atomic uint64_t first_ns, last_ns;	/* 0: not yet */
-};
 
 /* ---- pure helpers ---- */
 
@@ -223,11 +176,51 @@ static void finish(struct kvmuf_server *s)
 		srv_err(s, "eventfd write: %s", strerror(errno));
 }
 
+/* Test-and-set bit @idx of @bits: true if it was set. */
+static int test_and_set(_Atomic uint64_t *bits, uint64_t idx)
+{
+	uint64_t bit = 1ULL << (idx % 64);
+
+	return (atomic_fetch_or(&bits[idx / 64], bit) & bit) != 0;
+}
+
+static int test(_Atomic uint64_t *bits, uint64_t idx)
+{
+	return (atomic_load(&bits[idx / 64]) >> (idx % 64)) & 1;
+}
+
+/*
+ * The resolve call of w's batch returned: its pages are present in the module (those it
+ * did not change were already). Count them, and note when the last one got in.
+ */
+static void mark_resolved(struct worker *w, int ranges, uint64_t now)
+{
+	struct kvmuf_server *s = w->s;
+	uint64_t newly = 0;
+
+	for (size_t i = 0; i < w->nr; i++) {
+		uint64_t gfn = ranges ? w->ranges[i].gfn : w->copies[i].gfn;
+		uint64_t n = ranges ? w->ranges[i].npages : w->copies[i].npages;
+
+		for (uint64_t p = 0; p < n; p++) {
+			uint64_t idx = gfn + p - s->cfg.geom.mem_base_gfn;
+
+			if (idx < s->cfg.geom.mem_npages && !test_and_set(s->resolved_bits, idx))
+				newly++;
+		}
+	}
+	if (newly && atomic_fetch_add(&s->present, newly) + newly == s->total) {
+		uint64_t zero = 0;
+
+		atomic_compare_exchange_strong(&s->all_present_ns, &zero, now - s->start_ns);
+	}
+}
+
 static void flush(struct worker *w)
 {
 	struct kvmuf_server *s = w->s;
 	uint64_t changed = 0, unchanged = 0, done, start;
-	int ranges = s->cfg.mem || s->cfg.use_uffd, ret;
+	int ranges = (s->cfg.mem && !s->copy_only) || s->cfg.use_uffd, ret;
 
 	if (!w->nr)
 		return;
@@ -253,6 +246,7 @@ static void flush(struct worker *w)
 
 			queue += consumed > f->time_ns ? consumed - f->time_ns : 0;
 			serve += start - consumed;
+			lathist_add(&s->fault_lat, done > f->time_ns ? done - f->time_ns : 0);
 			if (s->cfg.on_served)
 				s->cfg.on_served(s->cfg.on_served_opaque, f, done);
 		}
@@ -260,6 +254,7 @@ static void flush(struct worker *w)
 		add(&s->serve_ns, serve);
 		add(&s->resolve_ns, (done - start) * w->npending);
 		add(&s->timed, w->npending);
+		mark_resolved(w, ranges, done);
 	}
 	w->npending = 0;
 	if (ret == -ENODEV) {
@@ -274,19 +269,6 @@ static void flush(struct worker *w)
 			kvmuf_strerror(ret));
 	}
 	w->nr = 0;
-}
-
-/* Test-and-set bit @idx of @bits: true if it was set. */
-static int test_and_set(_Atomic uint64_t *bits, uint64_t idx)
-{
-	uint64_t bit = 1ULL << (idx % 64);
-
-	return (atomic_fetch_or(&bits[idx / 64], bit) & bit) != 0;
-}
-
-static int test(_Atomic uint64_t *bits, uint64_t idx)
-{
-	return (atomic_load(&bits[idx / 64]) >> (idx % 64)) & 1;
 }
 
 /* Test-and-set the "served" bit of guest page @idx: true if it was set. */
@@ -413,6 +395,22 @@ static void unserve(struct kvmuf_server *s, uint64_t idx)
 	atomic_fetch_and(&s->served_bits[idx / 64], ~(1ULL << (idx % 64)));
 }
 
+static void log_oor(struct kvmuf_server *s, const struct kvmuf_fault *f)
+{
+	const struct kvmuf_serve_geom *g = &s->cfg.geom;
+
+	add(&s->out_of_range, 1);
+	set_first(&s->first_oor_gfn, f->gfn);
+	srv_log(s, "out-of-range fault: gfn 0x%llx (vcpu %d, %s) is outside the snapshot [0x%llx, 0x%llx) or the guest memory [0x%llx, 0x%llx): left missing",
+		(unsigned long long)f->gfn,
+		f->vcpu == KVMUF_VM_RING ? -1 : (int)f->vcpu,
+		fault_kind(f->flags),
+		(unsigned long long)g->snap_base_gfn,
+		(unsigned long long)(g->snap_base_gfn + g->snap_npages),
+		(unsigned long long)g->mem_base_gfn,
+		(unsigned long long)(g->mem_base_gfn + g->mem_npages));
+}
+
 static void add_fault(struct worker *w, const struct kvmuf_fault *f, uint64_t consumed)
 {
 	struct kvmuf_server *s = w->s;
@@ -422,16 +420,7 @@ static void add_fault(struct worker *w, const struct kvmuf_fault *f, uint64_t co
 	int dup;
 
 	if (kvmuf_serve_locate(g, gfn, &soff, &moff) < 0) {
-		add(&s->out_of_range, 1);
-		set_first(&s->first_oor_gfn, gfn);
-		srv_log(s, "out-of-range fault: gfn 0x%llx (vcpu %d, %s) is outside the snapshot [0x%llx, 0x%llx) or the guest memory [0x%llx, 0x%llx): left missing",
-			(unsigned long long)gfn,
-			f->vcpu == KVMUF_VM_RING ? -1 : (int)f->vcpu,
-			fault_kind(f->flags),
-			(unsigned long long)g->snap_base_gfn,
-			(unsigned long long)(g->snap_base_gfn + g->snap_npages),
-			(unsigned long long)g->mem_base_gfn,
-			(unsigned long long)(g->mem_base_gfn + g->mem_npages));
+		log_oor(s, f);
 		return;
 	}
 	/* Keep the batch and the faults timed (and reported) for it in step. */
@@ -508,6 +497,215 @@ static void add_fault(struct worker *w, const struct kvmuf_fault *f, uint64_t co
 		flush(w);
 }
 
+
+/* ---- serving with a plan: claims, reads of many pages, joins ---- */
+
+int kvmuf_srv_claim(struct worker *w, uint64_t gfn, int ahead)
+{
+	struct kvmuf_server *s = w->s;
+	uint64_t soff, moff;
+
+	if (kvmuf_serve_locate(&s->cfg.geom, gfn, &soff, &moff) < 0 ||
+	    mark_served(s, moff / PAGE))
+		return 0;
+	if (ahead)
+		test_and_set(s->ahead_bits, moff / PAGE);
+	w->claims[w->nclaims++] = (struct claim) { .gfn = gfn, .idx = moff / PAGE, .soff = soff };
+	return 1;
+}
+
+/* Claims whose read failed: nothing of them was installed, someone may claim them again. */
+static void unclaim(struct worker *w)
+{
+	for (size_t i = 0; i < w->nclaims; i++) {
+		uint64_t idx = w->claims[i].idx, bit = ~(1ULL << (idx % 64));
+
+		atomic_fetch_and(&w->s->ahead_bits[idx / 64], bit);
+		unserve(w->s, idx);
+	}
+	w->nclaims = 0;
+}
+
+/* Queue the install of one claimed page whose data is at @src (valid until flush). */
+static void queue_install(struct worker *w, const struct claim *c, const unsigned char *src)
+{
+	struct kvmuf_server *s = w->s;
+	struct kvmuf_copy *last = w->nr ? &w->copies[w->nr - 1] : NULL;
+
+	if (s->cfg.use_uffd) {
+		uffd_place(w, c->idx, src);
+		queue_resolve(w, c->gfn);
+		return;
+	}
+	if (s->cfg.mem && !s->copy_only) {
+		install_page(w, c->idx * PAGE, src);
+		queue_resolve(w, c->gfn);
+		return;
+	}
+	if (last && last->gfn + last->npages == c->gfn &&
+	    last->src + last->npages * PAGE == (uintptr_t)src && last->npages < MERGE_MAX) {
+		last->npages++;
+		return;
+	}
+	if (w->nr == BATCH_MAX)
+		flush(w);
+	w->copies[w->nr++] = (struct kvmuf_copy) { .gfn = c->gfn, .npages = 1, .src = (uintptr_t)src };
+}
+
+int kvmuf_srv_bring_in(struct worker *w)
+{
+	struct kvmuf_server *s = w->s;
+	size_t n = w->nclaims, nr = 0;
+	int ret;
+
+	if (!n)
+		return 0;
+	if (s->cfg.fetch_delay_us)
+		usleep(s->cfg.fetch_delay_us);	/* stands for one round trip to the source */
+	if (s->plan.read_runs) {
+		/* Neighbouring pages are one run: one request, all runs in flight at once. */
+		for (size_t i = 0; i < n; i++) {
+			struct kvmuf_source_run *last = nr ? &w->runs[nr - 1] : NULL;
+
+			if (last && last->gfn + last->npages == w->claims[i].gfn) {
+				last->npages++;
+				continue;
+			}
+			w->runs[nr++] = (struct kvmuf_source_run) {
+				.gfn = w->claims[i].gfn, .npages = 1, .buf = w->runbuf + i * PAGE,
+			};
+		}
+		ret = s->plan.read_runs(s->plan.read_opaque, w->conn, w->runs, nr);
+		if (ret < 0) {
+			add(&s->errors, 1);
+			srv_err(s, "%s %u: reading %zu pages (first gfn 0x%llx) from the source: %s: stopping",
+				w->id < s->nr_threads ? "worker" : "prefetch thread", w->id, n,
+				(unsigned long long)w->claims[0].gfn, strerror(-ret));
+			unclaim(w);
+			finish(s);
+			return -1;
+		}
+		add(&s->fetched, n);
+	}
+	for (size_t i = 0; i < n; i++)
+		queue_install(w, &w->claims[i], s->plan.read_runs ? w->runbuf + i * PAGE :
+				(const unsigned char *)s->cfg.snap_data + w->claims[i].soff);
+	/* Before the next read reuses runbuf. */
+	flush(w);
+	w->nclaims = 0;
+	return 0;
+}
+
+/* plan->record: the first ring fault on each page, in this worker's list. */
+static void note_fault(struct worker *w, const struct kvmuf_fault *f, uint64_t idx)
+{
+	struct kvmuf_server *s = w->s;
+
+	atomic_max(&s->last_fault_ns, f->time_ns);
+	atomic_min_nonzero(&s->first_fault_ns, f->time_ns);
+	if (!s->plan.record || test_and_set(s->recorded_bits, idx))
+		return;
+	pthread_mutex_lock(&w->rec_lock);
+	if (w->nrec == w->caprec) {
+		size_t cap = w->caprec ? w->caprec * 2 : 1024;
+		struct kvmuf_ws_entry *r = realloc(w->rec, cap * sizeof(*r));
+
+		if (!r) {
+			pthread_mutex_unlock(&w->rec_lock);
+			add(&s->errors, 1);
+			srv_err(s, "worker %u: out of memory recording the working set", w->id);
+			return;
+		}
+		w->rec = r;
+		w->caprec = cap;
+	}
+	w->rec[w->nrec++] = (struct kvmuf_ws_entry) { .gfn = f->gfn, .time_ns = f->time_ns };
+	pthread_mutex_unlock(&w->rec_lock);
+}
+
+/* A fault on a page someone else is bringing in: time it when the page is in. */
+static void add_join(struct worker *w, const struct kvmuf_fault *f, uint64_t idx)
+{
+	add(&w->s->joined, 1);
+	if (w->njoins < JOIN_MAX)
+		w->joins[w->njoins++] = (struct join) { .f = *f, .idx = idx };
+}
+
+/* Joined faults whose page is in now: their latency ends here. */
+static void check_joins(struct worker *w)
+{
+	struct kvmuf_server *s = w->s;
+	uint64_t now = 0;
+
+	for (size_t i = 0; i < w->njoins;) {
+		struct join *j = &w->joins[i];
+
+		if (!test(s->resolved_bits, j->idx)) {
+			i++;
+			continue;
+		}
+		if (!now)
+			now = now_ns();
+		lathist_add(&s->fault_lat, now > j->f.time_ns ? now - j->f.time_ns : 0);
+		if (s->cfg.on_served)
+			s->cfg.on_served(s->cfg.on_served_opaque, &j->f, now);
+		*j = w->joins[--w->njoins];
+	}
+}
+
+static void log_oor(struct kvmuf_server *s, const struct kvmuf_fault *f);
+
+/*
+ * The ring faults w->faults[0, n) with a plan: claim each page (and its readahead),
+ * read all claimed pages together, install, resolve. A page already claimed is joined.
+ */
+static void serve_batch(struct worker *w, size_t n, uint64_t consumed)
+{
+	struct kvmuf_server *s = w->s;
+
+	for (size_t i = 0; i < n; i++) {
+		const struct kvmuf_fault *f = &w->faults[i];
+		uint64_t soff, moff, idx;
+
+		if (kvmuf_serve_locate(&s->cfg.geom, f->gfn, &soff, &moff) < 0) {
+			log_oor(s, f);
+			continue;
+		}
+		idx = moff / PAGE;
+		note_fault(w, f, idx);
+		/* Room for the page, its readahead and its timing. */
+		if ((w->nclaims + 1 + s->plan.readahead_pages > RUN_PAGES ||
+		     w->npending == PENDING_MAX) && kvmuf_srv_bring_in(w) < 0)
+			return;
+		if (kvmuf_srv_claim(w, f->gfn, 0)) {
+			add(&s->ring_served, 1);
+			w->consumed_ns[w->npending] = consumed;
+			w->pending[w->npending++] = *f;
+			for (unsigned int k = 1; k <= s->plan.readahead_pages; k++) {
+				if (!kvmuf_srv_claim(w, f->gfn + k, 1))
+					break;
+				add(&s->readahead, 1);
+			}
+		} else if (!test(s->resolved_bits, idx)) {
+			if (test(s->uffd_bits, idx))
+				add(&s->both, 1);
+			add_join(w, f, idx);
+		} else if (test(s->ahead_bits, idx) || test(s->uffd_bits, idx)) {
+			/* Raised before it came in ahead of the fault, read after. */
+			add_join(w, f, idx);
+		} else {
+			add(&s->duplicates, 1);
+			set_first(&s->first_dup_gfn, f->gfn);
+			srv_log(s, "duplicate fault: gfn 0x%llx (vcpu %d) was served already",
+				(unsigned long long)f->gfn,
+				f->vcpu == KVMUF_VM_RING ? -1 : (int)f->vcpu);
+			queue_resolve(w, f->gfn);
+		}
+	}
+	if (kvmuf_srv_bring_in(w) == 0)
+		flush(w);
+}
+
 /* A userfaultfd message: the host mm hit a page of guest memory that is not there. */
 static void uffd_fault(struct worker *w, uint64_t addr)
 {
@@ -537,6 +735,16 @@ static void uffd_fault(struct worker *w, uint64_t addr)
 		 */
 		add(&s->refaults, 1);
 		uffd_place(w, page, NULL);
+		return;
+	}
+	if (s->plan.size) {
+		/* Claimed above: bring it in now, as the ring faults' pages are. */
+		test_and_set(s->uffd_bits, page);
+		add(&s->uffd_served, 1);
+		if (w->nclaims == RUN_PAGES && kvmuf_srv_bring_in(w) < 0)
+			return;
+		w->claims[w->nclaims++] = (struct claim) { .gfn = gfn, .idx = page, .soff = soff };
+		kvmuf_srv_bring_in(w);
 		return;
 	}
 	if (s->cfg.fetch_delay_us)
@@ -598,7 +806,7 @@ static void *worker_main(void *arg)
 	}
 
 	while (!atomic_load(&s->stop)) {
-		size_t got = 0;
+		size_t got = 0;	/* ring entries, then userfaultfd messages too */
 		int ret;
 
 		for (unsigned int r = w->id; r < s->nr_rings; r += s->nr_threads) {
@@ -608,16 +816,27 @@ static void *worker_main(void *arg)
 			if (!n)
 				continue;
 			consumed = now_ns();
-			if (!got)
+			/* Demand first: no prefetch batch starts while we serve faults. */
+			if (!got) {
 				atomic_min_nonzero(&s->first_ns, consumed);
+				atomic_fetch_add(&s->demand_busy, 1);
+			}
 			got += n;
 			add(&s->faults, n);
+			if (s->plan.size) {
+				serve_batch(w, n, consumed);
+				continue;
+			}
 			for (size_t i = 0; i < n; i++)
 				add_fault(w, &w->faults[i], consumed);
 		}
+		if (got)
+			atomic_fetch_sub(&s->demand_busy, 1);
 		if (s->cfg.use_uffd)
 			got += uffd_drain(w);
 		flush(w);
+		if (w->njoins)
+			check_joins(w);
 		if (got) {
 			ready_for_others = 0;
 			continue;
@@ -636,7 +855,9 @@ static void *worker_main(void *arg)
 
 			nanosleep(&ts, NULL);
 		}
-		ret = s->ops.poll(s->ctx, s->cfg.use_uffd ? s->cfg.uffd : -1, s->cfg.poll_ms);
+		/* Joined faults are timed when their page is in: look again soon. */
+		ret = s->ops.poll(s->ctx, s->cfg.use_uffd ? s->cfg.uffd : -1,
+				  w->njoins ? 1 : s->cfg.poll_ms);
 		ready_for_others = ret > 0;
 		if (ret >= 0 || ret == -EINTR)
 			continue;
@@ -655,35 +876,84 @@ static void *worker_main(void *arg)
 
 static void server_free(struct kvmuf_server *s)
 {
+	unsigned int nw = s->nr_threads + s->plan.prefetch_threads;
+
 	if (s->done_fd >= 0)
 		close(s->done_fd);
 	free(s->served_bits);
 	free(s->uffd_bits);
 	free(s->done_bits);
-	for (unsigned int i = 0; s->workers && i < s->nr_threads; i++)
+	free(s->ahead_bits);
+	free(s->resolved_bits);
+	free(s->recorded_bits);
+	for (unsigned int i = 0; s->workers && i < nw; i++) {
 		free(s->workers[i].page);
+		free(s->workers[i].runbuf);
+		free(s->workers[i].rec);
+		pthread_mutex_destroy(&s->workers[i].rec_lock);
+	}
 	free(s->workers);
 	free(s);
 }
 
-int kvmuf_server_start(const struct kvmuf_server_config *cfg,
-		       struct kvmuf_server **out)
+/* Copy what the caller's plan holds into @p (zero past its size); 0 or -EINVAL. */
+static int take_plan(const struct kvmuf_server_config *cfg, const struct kvmuf_serve_plan *in,
+		     struct kvmuf_serve_plan *p)
+{
+	memset(p, 0, sizeof(*p));
+	if (!in)
+		return 0;
+	if (in->size < offsetof(struct kvmuf_serve_plan, read_runs))
+		return -EINVAL;
+	memcpy(p, in, in->size < sizeof(*p) ? in->size : sizeof(*p));
+	p->size = sizeof(*p);
+	if (!p->prefetch_batch)
+		p->prefetch_batch = 32;
+	/* One page source: snap_data or read_runs (fetch() serves without a plan only). */
+	if (cfg->fetch || !cfg->snap_data == !p->read_runs ||
+	    (p->read_runs && !p->connections) ||
+	    p->readahead_pages > KVMUF_SERVE_MAX_READAHEAD ||
+	    p->prefetch_threads > KVMUF_SERVE_MAX_PREFETCHERS ||
+	    p->prefetch_batch > KVMUF_SERVE_MAX_BATCH ||
+	    ((p->nr_replay || p->sweep) && !p->prefetch_threads) ||
+	    (p->nr_replay && !p->replay))
+		return -EINVAL;
+	return 0;
+}
+
+/* Pages of the guest memory that the snapshot holds. */
+static uint64_t covered_pages(const struct kvmuf_serve_geom *g)
+{
+	uint64_t lo = g->mem_base_gfn > g->snap_base_gfn ? g->mem_base_gfn : g->snap_base_gfn;
+	uint64_t mem_end = g->mem_base_gfn + g->mem_npages;
+	uint64_t snap_end = g->snap_base_gfn + g->snap_npages;
+	uint64_t hi = mem_end < snap_end ? mem_end : snap_end;
+
+	return hi > lo ? hi - lo : 0;
+}
+
+int kvmuf_server_start_plan(const struct kvmuf_server_config *cfg,
+			    const struct kvmuf_serve_plan *plan, struct kvmuf_server **out)
 {
 	const struct kvmuf_serve_geom *g = &cfg->geom;
+	struct kvmuf_serve_plan p;
 	struct kvmuf_server *s;
+	unsigned int nw;
 	uint64_t words;
 	int ret = 0;
 
 	*out = NULL;
-	if (!cfg->ctx || !cfg->snap_data == !cfg->fetch || cfg->nr_threads == 0 ||
+	if (!cfg->ctx || cfg->nr_threads == 0 ||
 	    g->mem_npages == 0 || g->mem_npages > (UINT64_MAX >> 12) ||
-	    ((uintptr_t)cfg->snap_data & (PAGE - 1)))
+	    ((uintptr_t)cfg->snap_data & (PAGE - 1)) || take_plan(cfg, plan, &p) < 0 ||
+	    (!plan && !cfg->snap_data == !cfg->fetch))
 		return -EINVAL;
 	s = calloc(1, sizeof(*s));
 	if (!s)
 		return -ENOMEM;
 	s->done_fd = -1;
 	s->cfg = *cfg;
+	s->plan = p;		/* size 0 without a plan: the engine as in libkvmuf 1.1 */
 	if (s->cfg.poll_ms <= 0)
 		s->cfg.poll_ms = 50;
 	s->ops = cfg->ops ? *cfg->ops : lib_ops;
@@ -696,6 +966,10 @@ int kvmuf_server_start(const struct kvmuf_server_config *cfg,
 		return -EINVAL;
 	}
 	s->nr_threads = cfg->nr_threads < s->nr_rings ? cfg->nr_threads : s->nr_rings;
+	nw = s->nr_threads + s->plan.prefetch_threads;
+	s->copy_only = s->plan.size && (s->plan.readahead_pages || s->plan.prefetch_threads);
+	s->start_ns = now_ns();
+	s->total = covered_pages(g);
 	atomic_init(&s->first_oor_gfn, NO_GFN);
 	atomic_init(&s->first_dup_gfn, NO_GFN);
 
@@ -707,28 +981,40 @@ int kvmuf_server_start(const struct kvmuf_server_config *cfg,
 	s->served_bits = calloc((size_t)words, sizeof(*s->served_bits));
 	s->uffd_bits = calloc((size_t)words, sizeof(*s->uffd_bits));
 	s->done_bits = calloc((size_t)words, sizeof(*s->done_bits));
-	s->workers = calloc(s->nr_threads, sizeof(*s->workers));
+	s->ahead_bits = calloc((size_t)words, sizeof(*s->ahead_bits));
+	s->resolved_bits = calloc((size_t)words, sizeof(*s->resolved_bits));
+	s->recorded_bits = calloc((size_t)words, sizeof(*s->recorded_bits));
+	s->workers = calloc(nw, sizeof(*s->workers));
 	s->done_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (!s->served_bits || !s->uffd_bits || !s->done_bits || !s->workers || s->done_fd < 0) {
+	if (!s->served_bits || !s->uffd_bits || !s->done_bits || !s->ahead_bits ||
+	    !s->resolved_bits || !s->recorded_bits || !s->workers || s->done_fd < 0) {
 		ret = s->done_fd < 0 ? -errno : -ENOMEM;
 		server_free(s);
 		return ret;
 	}
+	for (unsigned int i = 0; i < nw; i++) {
+		struct worker *w = &s->workers[i];
 
-	for (; s->started < s->nr_threads; s->started++) {
+		w->s = s;
+		w->id = i;
+		w->conn = s->plan.connections ? i % s->plan.connections : 0;
+		pthread_mutex_init(&w->rec_lock, NULL);
+		if (cfg->fetch)
+			w->page = aligned_alloc(PAGE, PAGE);
+		if (s->plan.read_runs)
+			w->runbuf = aligned_alloc(PAGE, (size_t)RUN_PAGES * PAGE);
+		if ((cfg->fetch && !w->page) || (s->plan.read_runs && !w->runbuf)) {
+			server_free(s);
+			return -ENOMEM;
+		}
+	}
+
+	for (; s->started < nw; s->started++) {
 		struct worker *w = &s->workers[s->started];
 		int err;
 
-		w->s = s;
-		w->id = s->started;
-		if (cfg->fetch) {
-			w->page = aligned_alloc(PAGE, PAGE);
-			if (!w->page) {
-				ret = -ENOMEM;
-				break;
-			}
-		}
-		err = pthread_create(&w->thread, NULL, worker_main, w);
+		err = pthread_create(&w->thread, NULL, s->started < s->nr_threads ? worker_main :
+				     kvmuf_srv_prefetch_main, w);
 		if (err) {
 			ret = -err;
 			break;
@@ -740,6 +1026,34 @@ int kvmuf_server_start(const struct kvmuf_server_config *cfg,
 	}
 	*out = s;
 	return 0;
+}
+
+int kvmuf_server_start(const struct kvmuf_server_config *cfg,
+		       struct kvmuf_server **out)
+{
+	return kvmuf_server_start_plan(cfg, NULL, out);
+}
+
+/* ---- for prefetch.c and progress.c ---- */
+
+uint64_t kvmuf_srv_now_ns(void)
+{
+	return now_ns();
+}
+
+void kvmuf_srv_add(_Atomic uint64_t *v, uint64_t n)
+{
+	add(v, n);
+}
+
+int kvmuf_srv_test(_Atomic uint64_t *bits, uint64_t idx)
+{
+	return test(bits, idx);
+}
+
+void kvmuf_srv_finish(struct kvmuf_server *s)
+{
+	finish(s);
 }
 
 int kvmuf_server_done_fd(const struct kvmuf_server *s)
