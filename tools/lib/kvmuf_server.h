@@ -210,14 +210,19 @@ KVMUF_PUBLIC void kvmuf_server_stop(struct kvmuf_server *s, struct kvmuf_server_
  * Prefetch: prefetch_threads threads bring in, after the @nr_replay GFNs of @replay in
  * their order, every page of the guest memory not served yet (in GFN order), a batch of
  * prefetch_batch pages (default 32) at a time, at most prefetch_rate pages per second
- * together (0: no limit). Demand faults go first: a prefetch thread starts no batch
- * while a worker is serving faults. With sweep 0 only the replay list is prefetched.
+ * together (0: no limit). Demand faults go first: their reads have connections of their
+ * own, and the sweep starts no batch while a worker is serving faults (the replay list
+ * does: it is the demand that the recorded restore saw, coming now). With sweep 0 only
+ * the replay list is prefetched.
  *
  * Every page is installed once whoever brings it in. A fault on a page that a prefetch
- * or a readahead is bringing in is left to them (it is resolved when the page is in:
- * "joined"). With prefetch or readahead, memfd memory without the backstop
- * (cfg->mem) is installed with KVMUF_RESOLVE_COPY, not written by the engine: only the
- * module knows which pages are still missing.
+ * or a readahead is bringing in ("joined") is read again, alone, as a fault: a prefetch
+ * read of many pages must not make a fault wait; with prefetch or readahead every
+ * install refuses a page that is present (UFFDIO_COPY, KVMUF_RESOLVE_COPY), so the
+ * second of the two changes nothing. (So memfd memory without the backstop, cfg->mem,
+ * is then installed with KVMUF_RESOLVE_COPY, not written by the engine: only the module
+ * knows which pages are still missing.) A fault on a page that a userfaultfd message is
+ * bringing in waits for it, and is timed when the page is in.
  *
  * record: keep the order in which the vCPUs first faulted each page (from the ring
  * entries' time_ns), for kvmuf_server_working_set().
@@ -260,7 +265,7 @@ struct kvmuf_serve_progress {
 	uint64_t readahead;		/* pages brought in next to a ring fault */
 	uint64_t prefetched;		/* pages brought in by the prefetch threads */
 	uint64_t replayed;		/* ... of those, from the replay list */
-	uint64_t joined;		/* faults on a page already being brought in */
+	uint64_t joined;		/* faults on a page already on its way (ahead) */
 	uint64_t present;		/* pages of the guest memory known present */
 	uint64_t total;			/* pages of the guest memory in the snapshot */
 	uint64_t faults_timed;		/* ring faults with a latency below */

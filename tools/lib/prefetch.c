@@ -10,9 +10,17 @@
 #endif
 #include "server_priv.h"
 
+#include <stdlib.h>
 #include <time.h>
 
 #define YIELD_NS	100000ULL	/* a worker serves faults: look again after this */
+
+static int by_gfn(const void *a, const void *b)
+{
+	const struct claim *x = a, *y = b;
+
+	return x->gfn < y->gfn ? -1 : x->gfn > y->gfn;
+}
 
 static void sleep_ns(uint64_t ns)
 {
@@ -53,6 +61,8 @@ static int claim_batch(struct worker *w, unsigned int batch, int *last_replay)
 			break;
 		kvmuf_srv_claim(w, s->cfg.geom.mem_base_gfn + i, 1);
 	}
+	/* In GFN order, neighbours are one request (a replay list is in fault order). */
+	qsort(w->claims, w->nclaims, sizeof(w->claims[0]), by_gfn);
 	return w->nclaims > 0 || *last_replay;
 }
 
@@ -86,8 +96,12 @@ void *kvmuf_srv_prefetch_main(void *arg)
 	int last_replay;
 
 	while (!atomic_load(&s->stop)) {
-		/* Demand first: a worker serving faults has the source to itself. */
-		if (atomic_load(&s->demand_busy)) {
+		/*
+		 * Demand first: while a worker serves faults, the sweep waits. The replay
+		 * list does not: it is the demand the last restore saw, coming now.
+		 */
+		if (atomic_load(&s->replay_next) >= s->plan.nr_replay &&
+		    atomic_load(&s->demand_busy)) {
 			sleep_ns(YIELD_NS);
 			continue;
 		}

@@ -257,7 +257,9 @@ static void flush(struct worker *w)
 		mark_resolved(w, ranges, done);
 	}
 	w->npending = 0;
-	if (ret == -ENODEV) {
+	if (ret == -ESRCH) {
+		/* RESOLVE_COPY: the VMM is exiting, there is nothing to install into. */
+	} else if (ret == -ENODEV) {
 		atomic_store(&s->detached, 1);
 		finish(s);
 	} else if (ret < 0) {
@@ -319,6 +321,9 @@ static int uffd_place(struct worker *w, uint64_t page, const unsigned char *src)
 		test_and_set(s->done_bits, page);
 		return 0;
 	}
+	/* The VMM's memory is gone (it exited, or unmapped it): nobody waits for the page. */
+	if (errno == ENOENT || errno == ESRCH)
+		return -1;
 	add(&s->errors, 1);
 	srv_err(s, "worker %u: %s at 0x%llx: %s", w->id, src ? "UFFDIO_COPY" : "UFFDIO_ZEROPAGE",
 		(unsigned long long)dst, strerror(errno));
@@ -686,6 +691,20 @@ static void serve_batch(struct worker *w, size_t n, uint64_t consumed)
 					break;
 				add(&s->readahead, 1);
 			}
+		} else if (!test(s->resolved_bits, idx) && test(s->ahead_bits, idx) &&
+			   (s->cfg.use_uffd || s->copy_only)) {
+			/*
+			 * On its way by prefetch or readahead, in a read that may be long
+			 * (many pages): read it again, alone, as the fault it is. Both
+			 * installs refuse a present page (UFFDIO_COPY, RESOLVE_COPY): the
+			 * second one to come changes nothing.
+			 */
+			add(&s->joined, 1);
+			w->claims[w->nclaims++] = (struct claim) {
+				.gfn = f->gfn, .idx = idx, .soff = soff,
+			};
+			w->consumed_ns[w->npending] = consumed;
+			w->pending[w->npending++] = *f;
 		} else if (!test(s->resolved_bits, idx)) {
 			if (test(s->uffd_bits, idx))
 				add(&s->both, 1);
