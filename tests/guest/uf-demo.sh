@@ -1,8 +1,10 @@
 #!/bin/sh
 # The main job's demonstration: restore a VM from a memory snapshot through kvm-userfault,
 # pages served by kvmuf-daemon in a separate process, after a baseline run of the same
-# guest without demand paging. 2 vCPUs x 4 MiB (2048 pages). Inside TCG only ratios mean
-# anything.
+# guest without demand paging. 2 vCPUs x 4 MiB (2048 pages). Then the same restore with
+# the snapshot on an NBD server (nbdkit, 2 ms per read: a network), pages on demand only
+# while recording the working set, then replaying it with a background prefetch: the
+# counts show where the pages came from. Inside TCG only ratios mean anything.
 . /tests/lib-uf.sh
 pages=2048
 snapshot "$tmp/snap" $pages
@@ -21,4 +23,22 @@ for mode in park exit; do
 	[ $vrc -eq 0 ] && [ $rc -eq 0 ] || { show vmm "$tmp/vmm.out"; show daemon "$tmp/daemon.out"; fail "$mode restore"; }
 	echo "snapshot restore, $mode:  $(summary)"
 	echo "  $(tail -n 1 "$tmp/daemon.out")"
+done
+
+command -v nbdkit >/dev/null || { echo "NBD restore: skipped, no nbdkit in the guest"; exit 0; }
+nbdkit -f -U "$tmp/nbd.sock" --filter=delay file "$tmp/snap" rdelay=2ms >"$tmp/nbdkit.out" 2>&1 &
+npid=$!
+trap 'kill -9 $dpid $npid 2>/dev/null; rm -rf "$tmp"' EXIT
+i=0
+while [ ! -S "$tmp/nbd.sock" ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+[ -S "$tmp/nbd.sock" ] || { show nbdkit "$tmp/nbdkit.out"; fail "nbdkit did not start"; }
+for run in "on demand, recording:--record $tmp/ws" "replay + prefetch:--replay $tmp/ws --prefetch 1"; do
+	name=${run%%:*}
+	start_daemon "nbd+unix:///?socket=$tmp/nbd.sock" -T 2 ${run#*:}
+	vmm -v 2 -b 4M -q -u park -D "$tmp/sock" -S "$tmp/snap"
+	vrc=$rc
+	wait_exit $dpid 10 || fail "daemon did not exit"
+	[ $vrc -eq 0 ] && [ $rc -eq 0 ] || { show vmm "$tmp/vmm.out"; show daemon "$tmp/daemon.out"; fail "NBD restore, $name"; }
+	echo "NBD restore, $name:  $(summary)"
+	echo "  $(grep 'restore:' "$tmp/daemon.out" | sed 's/^kvmuf-daemon: //')"
 done
