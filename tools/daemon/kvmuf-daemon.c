@@ -47,6 +47,7 @@
 #define HANDOFF_TIMEOUT_MS	10000
 #define INFO_REFRESH_MS		250
 #define MAX_LOGGED		16
+#define DEFAULT_SOURCE_TIMEOUT_MS	30000
 
 struct options {
 	const char *sock_path;
@@ -58,6 +59,7 @@ struct options {
 	int busy_poll;
 	int quiet;
 	unsigned int connections;	/* NBD connections; 0: one per thread */
+	unsigned int source_timeout_ms;	/* a read not answered in this time fails */
 	unsigned int readahead;		/* pages after each faulted one */
 	unsigned int prefetch_threads;
 	int sweep;			/* --prefetch: every page, after the replay */
@@ -72,8 +74,9 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: " PROG " -l SOCKET -f SOURCE [-T THREADS] [-p POLL_MS | -B] [-d USEC]\n"
-		"       [--accept-timeout SECONDS] [--connections N] [--readahead PAGES]\n"
-		"       [--prefetch THREADS] [--prefetch-rate PAGES] [--replay FILE] [--record FILE] [-q]\n"
+		"       [--accept-timeout SECONDS] [--connections N] [--source-timeout MS]\n"
+		"       [--readahead PAGES] [--prefetch THREADS] [--prefetch-rate PAGES]\n"
+		"       [--replay FILE] [--record FILE] [-q]\n"
 		"  -l, --listen SOCKET     unix socket to listen on (SOCK_SEQPACKET); one VMM\n"
 		"                          connects and hands over its attached /dev/kvm-userfault\n"
 		"                          fd (and guest memfd, userfaultfd)\n"
@@ -83,11 +86,13 @@ static void usage(FILE *f)
 		"                          (e.g. served by nbdkit file SNAPSHOT, qemu-nbd, nbd-server)\n"
 		"  --connections N         NBD connections (default: one per thread and prefetch\n"
 		"                          thread, so demand reads never queue behind prefetch)\n"
+		"  --source-timeout MS     a read of the NBD source not answered in MS ms fails,\n"
+		"                          and ends the daemon (default %d; 0: wait for ever)\n"
 		"  --readahead PAGES       with each faulted page also bring in the next PAGES\n"
 		"                          (0..%d, in the same read; default 0)\n"
 		"  --prefetch THREADS      threads that bring in every page not asked for yet, in\n"
-		"                          the background (after the --replay list); never while a\n"
-		"                          fault is being served (0..%d; default 0)\n"
+		"                          the background (after the --replay list), starting no\n"
+		"                          batch while a fault is being served (0..%d; default 0)\n"
 		"  --prefetch-rate PAGES   at most PAGES pages per second of prefetch (default: no\n"
 		"                          limit)\n"
 		"  --replay FILE           prefetch the pages of this working set first, in its\n"
@@ -114,7 +119,7 @@ static void usage(FILE *f)
 		"then prints one summary line on stdout.\n"
 		"exit status: 0 no duplicates, out-of-range faults or errors; 1 otherwise or setup\n"
 		"failure; 2 bad arguments\n",
-		KVMUF_SERVE_MAX_READAHEAD, KVMUF_SERVE_MAX_PREFETCHERS,
+		DEFAULT_SOURCE_TIMEOUT_MS, KVMUF_SERVE_MAX_READAHEAD, KVMUF_SERVE_MAX_PREFETCHERS,
 		DEFAULT_THREADS, DEFAULT_POLL_MS);
 }
 
@@ -157,11 +162,12 @@ static void parse_args(int argc, char **argv)
 	opt = (struct options) {
 		.threads = DEFAULT_THREADS,
 		.poll_ms = DEFAULT_POLL_MS,
+		.source_timeout_ms = DEFAULT_SOURCE_TIMEOUT_MS,
 	};
 	enum {
 		OPT_ACCEPT_TIMEOUT = 256,	/* -w means --write in kvmuf-vmm */
 		OPT_CONNECTIONS, OPT_READAHEAD, OPT_PREFETCH, OPT_PREFETCH_RATE, OPT_RECORD,
-		OPT_REPLAY,
+		OPT_REPLAY, OPT_SOURCE_TIMEOUT,
 	};
 	static const struct option longopts[] = {
 		{ "listen", required_argument, NULL, 'l' },
@@ -177,6 +183,7 @@ static void parse_args(int argc, char **argv)
 		{ "prefetch-rate", required_argument, NULL, OPT_PREFETCH_RATE },
 		{ "record", required_argument, NULL, OPT_RECORD },
 		{ "replay", required_argument, NULL, OPT_REPLAY },
+		{ "source-timeout", required_argument, NULL, OPT_SOURCE_TIMEOUT },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
@@ -227,6 +234,11 @@ static void parse_args(int argc, char **argv)
 			if (cli_parse_range(optarg, 10, 1, UINT32_MAX, &v) < 0)
 				bad_usage("--prefetch-rate: need a page rate >= 1");
 			opt.prefetch_rate = v;
+			break;
+		case OPT_SOURCE_TIMEOUT:
+			if (cli_parse_range(optarg, 10, 0, 3600000, &v) < 0)
+				bad_usage("--source-timeout: need 0..3600000 ms");
+			opt.source_timeout_ms = (unsigned int)v;
 			break;
 		case OPT_RECORD: opt.record_path = optarg; break;
 		case OPT_REPLAY: opt.replay_path = optarg; break;
@@ -648,6 +660,8 @@ int main(int argc, char **argv)
 		return EXIT_FAILURE;
 	}
 	ss.hdr = kvmuf_source_header(ss.src);
+	/* A server that stops answering must end the daemon, not hold its faults for ever. */
+	kvmuf_source_set_timeout(ss.src, opt.source_timeout_ms);
 	if (opt.replay_path && load_replay(&replay, &nr_replay) < 0)
 		return EXIT_FAILURE;
 	lsock = listen_on(opt.sock_path);

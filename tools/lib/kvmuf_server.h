@@ -193,7 +193,9 @@ KVMUF_PUBLIC void kvmuf_server_stop(struct kvmuf_server *s, struct kvmuf_server_
 /*
  * libkvmuf 1.2: what kvmuf_server_config lacks, for restores from a remote source.
  * @size is sizeof(struct kvmuf_serve_plan) as the caller knows it: later versions append
- * fields, which a smaller size leaves 0.
+ * fields (a caller built against a newer header is accepted if the fields this version
+ * does not know are zero; -E2BIG otherwise). The plan is copied; its replay list is
+ * read while the server runs and must outlive it.
  *
  * Source: read_runs(read_opaque, conn, runs, nr) reads several runs of snapshot pages
  * with all of them in flight together, over connection conn of @connections
@@ -249,7 +251,7 @@ struct kvmuf_serve_plan {
 #define KVMUF_SERVE_MAX_PREFETCHERS	64
 #define KVMUF_SERVE_MAX_BATCH		512	/* prefetch_batch */
 
-/* kvmuf_server_start() with a plan (NULL: none). 0 or negative errno. */
+/* kvmuf_server_start() with a plan (NULL: none). 0 or negative errno (-EINVAL, -E2BIG). */
 KVMUF_PUBLIC int kvmuf_server_start_plan(const struct kvmuf_server_config *cfg,
 					 const struct kvmuf_serve_plan *plan,
 					 struct kvmuf_server **out);

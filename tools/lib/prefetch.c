@@ -41,7 +41,7 @@ static int claim_batch(struct worker *w, unsigned int batch, int *last_replay)
 
 	*last_replay = 0;
 	while (w->nclaims < batch && !atomic_load(&s->stop)) {
-		uint64_t r = atomic_load(&s->replay_next), i;
+		uint64_t r = atomic_load(&s->replay_next), i, n;
 
 		if (r < p->nr_replay) {
 			r = atomic_fetch_add(&s->replay_next, 1);
@@ -56,33 +56,42 @@ static int claim_batch(struct worker *w, unsigned int batch, int *last_replay)
 		}
 		if (!p->sweep)
 			break;
-		i = atomic_fetch_add(&s->sweep_next, 1);
+		/* A stretch at a time: with several threads each reads whole runs. */
+		n = batch - w->nclaims;
+		i = atomic_fetch_add(&s->sweep_next, n);
 		if (i >= s->cfg.geom.mem_npages)
 			break;
-		kvmuf_srv_claim(w, s->cfg.geom.mem_base_gfn + i, 1);
+		for (uint64_t k = 0; k < n && i + k < s->cfg.geom.mem_npages; k++)
+			kvmuf_srv_claim(w, s->cfg.geom.mem_base_gfn + i + k, 1);
 	}
 	/* In GFN order, neighbours are one request (a replay list is in fault order). */
 	qsort(w->claims, w->nclaims, sizeof(w->claims[0]), by_gfn);
 	return w->nclaims > 0 || *last_replay;
 }
 
-/* Wait until the rate allows @n more pages; false if the server stops meanwhile. */
-static int rate_wait(struct kvmuf_server *s, uint64_t t0, uint64_t n)
+/*
+ * The rate: a slot of n / rate seconds for each batch of n pages, taken one after the
+ * other from s->rate_next (the end of the last slot taken) by every prefetch thread.
+ * Time nobody used is not saved up beyond one batch: a sweep that waited for faults
+ * does not burst afterwards. Waits until the slot starts; false if the server stops.
+ */
+static int rate_wait(struct kvmuf_server *s, uint64_t n)
 {
-	uint64_t rate = s->plan.prefetch_rate;
+	uint64_t rate = s->plan.prefetch_rate, len, now, cur, start;
 
 	if (!rate)
 		return 1;
+	len = n * 1000000000ULL / rate;
+	now = kvmuf_srv_now_ns();
+	cur = atomic_load(&s->rate_next);
+	do {
+		start = cur + len > now ? cur : now - len;
+	} while (!atomic_compare_exchange_weak(&s->rate_next, &cur, start + len));
 	while (!atomic_load(&s->stop)) {
-		uint64_t used = atomic_load(&s->rate_used);
-		uint64_t allowed_at = t0 + (used + n) * 1000000000ULL / rate;
-		uint64_t now = kvmuf_srv_now_ns();
-
-		if (now >= allowed_at) {
-			atomic_fetch_add(&s->rate_used, n);
+		now = kvmuf_srv_now_ns();
+		if (now >= start)
 			return 1;
-		}
-		sleep_ns(allowed_at - now < YIELD_NS * 10 ? allowed_at - now : YIELD_NS * 10);
+		sleep_ns(start - now < YIELD_NS * 10 ? start - now : YIELD_NS * 10);
 	}
 	return 0;
 }
@@ -92,7 +101,6 @@ void *kvmuf_srv_prefetch_main(void *arg)
 	struct worker *w = arg;
 	struct kvmuf_server *s = w->s;
 	unsigned int batch = s->plan.prefetch_batch;
-	uint64_t t0 = kvmuf_srv_now_ns();
 	int last_replay;
 
 	while (!atomic_load(&s->stop)) {
@@ -105,7 +113,7 @@ void *kvmuf_srv_prefetch_main(void *arg)
 			sleep_ns(YIELD_NS);
 			continue;
 		}
-		if (!rate_wait(s, t0, batch))
+		if (!rate_wait(s, batch))
 			break;
 		if (!claim_batch(w, batch, &last_replay))
 			break;

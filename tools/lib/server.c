@@ -5,6 +5,7 @@
 #endif
 #include "server_priv.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <pthread.h>
 #include <sched.h>
@@ -176,6 +177,12 @@ static void finish(struct kvmuf_server *s)
 		srv_err(s, "eventfd write: %s", strerror(errno));
 }
 
+/* Batches of this server are KVMUF_RESOLVE ranges (else KVMUF_RESOLVE_COPY copies). */
+static int ranges_mode(const struct kvmuf_server *s)
+{
+	return (s->cfg.mem && !s->copy_only) || s->cfg.use_uffd;
+}
+
 /* Test-and-set bit @idx of @bits: true if it was set. */
 static int test_and_set(_Atomic uint64_t *bits, uint64_t idx)
 {
@@ -220,7 +227,7 @@ static void flush(struct worker *w)
 {
 	struct kvmuf_server *s = w->s;
 	uint64_t changed = 0, unchanged = 0, done, start;
-	int ranges = (s->cfg.mem && !s->copy_only) || s->cfg.use_uffd, ret;
+	int ranges = ranges_mode(s), ret;
 
 	if (!w->nr)
 		return;
@@ -264,11 +271,17 @@ static void flush(struct worker *w)
 		finish(s);
 	} else if (ret < 0) {
 		add(&s->errors, 1);
-		srv_err(s, "worker %u: %s of %zu elements (first gfn 0x%llx): %s",
+		srv_err(s, "worker %u: %s of %zu elements (first gfn 0x%llx): %s%s",
 			w->id, ranges ? "KVMUF_RESOLVE" : "KVMUF_RESOLVE_COPY",
 			w->nr, (unsigned long long)(ranges ? w->ranges[0].gfn :
 						    w->copies[0].gfn),
-			kvmuf_strerror(ret));
+			kvmuf_strerror(ret), s->plan.size ? ": stopping" : "");
+		/*
+		 * With a plan its pages stay claimed and faults on them would wait for
+		 * ever: end, so that a new server (KVMUF_ATTACH_ADOPT) hears them again.
+		 */
+		if (s->plan.size)
+			finish(s);
 	}
 	w->nr = 0;
 }
@@ -340,22 +353,24 @@ static const char *fault_kind(uint32_t flags)
 }
 
 /* Put the source page of a memfd-backed GFN in place (never one served already). */
-static void install_page(struct worker *w, uint64_t moff, const unsigned char *src)
+static int install_page(struct worker *w, uint64_t moff, const unsigned char *src)
 {
 	struct kvmuf_server *s = w->s;
 
 	if (s->cfg.data_in_place)
-		return;
+		return 0;
 	if (!s->cfg.use_mem_fd) {
 		memcpy((unsigned char *)s->cfg.mem + moff, src, PAGE);
-		return;
+		return 0;
 	}
 	if (pwrite(s->cfg.mem_fd, src, PAGE, (off_t)(s->cfg.mem_fd_offset + moff)) != PAGE) {
 		add(&s->errors, 1);
 		srv_err(s, "worker %u: pwrite of the page at memfd offset 0x%llx: %s", w->id,
 			(unsigned long long)(s->cfg.mem_fd_offset + moff),
 			strerror(errno));
+		return -1;
 	}
+	return 0;
 }
 
 /* Queue a RESOLVE of gfn (merged with the previous one when contiguous). */
@@ -363,6 +378,8 @@ static void queue_resolve(struct worker *w, uint64_t gfn)
 {
 	struct kvmuf_gfn_range *last = w->nr ? &w->ranges[w->nr - 1] : NULL;
 
+	/* w->ranges and w->copies share memory: a range in a copy batch corrupts it. */
+	assert(ranges_mode(w->s));
 	if (last && last->gfn + last->npages == gfn && last->npages < MERGE_MAX) {
 		last->npages++;
 		return;
@@ -470,9 +487,14 @@ static void add_fault(struct worker *w, const struct kvmuf_fault *f, uint64_t co
 	} else if (s->cfg.mem) {
 		struct kvmuf_gfn_range *last = w->nr ? &w->ranges[w->nr - 1] : NULL;
 
-		/* Never overwrite a page that was served (the guest may own it now). */
-		if (!dup)
-			install_page(w, moff, src);
+		/*
+		 * Never overwrite a page that was served (the guest may own it now), and
+		 * never resolve one whose data is not in (its vCPU would map a hole).
+		 */
+		if (!dup && install_page(w, moff, src) < 0) {
+			unserve(s, moff / PAGE);
+			return;
+		}
 		if (last && last->gfn + last->npages == gfn && last->npages < MERGE_MAX) {
 			last->npages++;
 		} else {
@@ -531,30 +553,46 @@ static void unclaim(struct worker *w)
 	w->nclaims = 0;
 }
 
-/* Queue the install of one claimed page whose data is at @src (valid until flush). */
-static void queue_install(struct worker *w, const struct claim *c, const unsigned char *src)
+/*
+ * Queue the install of one claimed page whose data is at @src (valid until flush). A
+ * page that could not be installed is never resolved (the vCPU would map what is
+ * there): 0, or -1 and the server ends.
+ */
+static int queue_install(struct worker *w, const struct claim *c, const unsigned char *src)
 {
 	struct kvmuf_server *s = w->s;
 	struct kvmuf_copy *last = w->nr ? &w->copies[w->nr - 1] : NULL;
 
-	if (s->cfg.use_uffd) {
-		uffd_place(w, c->idx, src);
+	if (s->cfg.use_uffd || (s->cfg.mem && !s->copy_only)) {
+		if (s->cfg.use_uffd ? uffd_place(w, c->idx, src) < 0 :
+				      install_page(w, c->idx * PAGE, src) < 0) {
+			finish(s);
+			return -1;
+		}
 		queue_resolve(w, c->gfn);
-		return;
-	}
-	if (s->cfg.mem && !s->copy_only) {
-		install_page(w, c->idx * PAGE, src);
-		queue_resolve(w, c->gfn);
-		return;
+		return 0;
 	}
 	if (last && last->gfn + last->npages == c->gfn &&
 	    last->src + last->npages * PAGE == (uintptr_t)src && last->npages < MERGE_MAX) {
 		last->npages++;
-		return;
+		return 0;
 	}
 	if (w->nr == BATCH_MAX)
 		flush(w);
 	w->copies[w->nr++] = (struct kvmuf_copy) { .gfn = c->gfn, .npages = 1, .src = (uintptr_t)src };
+	return 0;
+}
+
+/*
+ * Read page @idx (gfn) again for a fault although it was claimed: its install refuses a
+ * present page (UFFDIO_COPY, KVMUF_RESOLVE_COPY), so only a page still missing changes.
+ */
+static void reclaim(struct worker *w, const struct kvmuf_fault *f, uint64_t idx, uint64_t soff,
+		    uint64_t consumed)
+{
+	w->claims[w->nclaims++] = (struct claim) { .gfn = f->gfn, .idx = idx, .soff = soff };
+	w->consumed_ns[w->npending] = consumed;
+	w->pending[w->npending++] = *f;
 }
 
 int kvmuf_srv_bring_in(struct worker *w)
@@ -587,18 +625,27 @@ int kvmuf_srv_bring_in(struct worker *w)
 				w->id < s->nr_threads ? "worker" : "prefetch thread", w->id, n,
 				(unsigned long long)w->claims[0].gfn, strerror(-ret));
 			unclaim(w);
+			w->nr = 0;
+			w->npending = 0;
 			finish(s);
 			return -1;
 		}
 		add(&s->fetched, n);
 	}
-	for (size_t i = 0; i < n; i++)
-		queue_install(w, &w->claims[i], s->plan.read_runs ? w->runbuf + i * PAGE :
-				(const unsigned char *)s->cfg.snap_data + w->claims[i].soff);
+	for (size_t i = 0; i < n; i++) {
+		if (queue_install(w, &w->claims[i], s->plan.read_runs ? w->runbuf + i * PAGE :
+				  (const unsigned char *)s->cfg.snap_data + w->claims[i].soff) < 0) {
+			/* Nothing more is resolved: the server ends. */
+			w->nr = 0;
+			w->npending = 0;
+			w->nclaims = 0;
+			return -1;
+		}
+	}
 	/* Before the next read reuses runbuf. */
 	flush(w);
 	w->nclaims = 0;
-	return 0;
+	return atomic_load(&s->done) ? -1 : 0;
 }
 
 /* plan->record: the first ring fault on each page, in this worker's list. */
@@ -696,29 +743,38 @@ static void serve_batch(struct worker *w, size_t n, uint64_t consumed)
 			/*
 			 * On its way by prefetch or readahead, in a read that may be long
 			 * (many pages): read it again, alone, as the fault it is. Both
-			 * installs refuse a present page (UFFDIO_COPY, RESOLVE_COPY): the
-			 * second one to come changes nothing.
+			 * installs refuse a present page: the second one changes nothing.
 			 */
 			add(&s->joined, 1);
-			w->claims[w->nclaims++] = (struct claim) {
-				.gfn = f->gfn, .idx = idx, .soff = soff,
-			};
-			w->consumed_ns[w->npending] = consumed;
-			w->pending[w->npending++] = *f;
+			reclaim(w, f, idx, soff, consumed);
 		} else if (!test(s->resolved_bits, idx)) {
+			/* A userfaultfd message is bringing it in: it resolves it too. */
 			if (test(s->uffd_bits, idx))
 				add(&s->both, 1);
 			add_join(w, f, idx);
-		} else if (test(s->ahead_bits, idx) || test(s->uffd_bits, idx)) {
-			/* Raised before it came in ahead of the fault, read after. */
-			add_join(w, f, idx);
 		} else {
-			add(&s->duplicates, 1);
-			set_first(&s->first_dup_gfn, f->gfn);
-			srv_log(s, "duplicate fault: gfn 0x%llx (vcpu %d) was served already",
-				(unsigned long long)f->gfn,
-				f->vcpu == KVMUF_VM_RING ? -1 : (int)f->vcpu);
-			queue_resolve(w, f->gfn);
+			/*
+			 * Resolved already, and faulted: raised before it came in and read
+			 * after, reported again after an adoption, or made missing again.
+			 * Resolve it again (a present GFN is unchanged); in a copy batch by
+			 * reading it again, as a range has no place there.
+			 */
+			if (test(s->ahead_bits, idx) || test(s->uffd_bits, idx)) {
+				add(&s->joined, 1);
+			} else {
+				add(&s->duplicates, 1);
+				set_first(&s->first_dup_gfn, f->gfn);
+				srv_log(s, "duplicate fault: gfn 0x%llx (vcpu %d) was served already",
+					(unsigned long long)f->gfn,
+					f->vcpu == KVMUF_VM_RING ? -1 : (int)f->vcpu);
+			}
+			if (ranges_mode(s)) {
+				queue_resolve(w, f->gfn);
+				w->consumed_ns[w->npending] = consumed;
+				w->pending[w->npending++] = *f;
+			} else {
+				reclaim(w, f, idx, soff, consumed);
+			}
 		}
 	}
 	if (kvmuf_srv_bring_in(w) == 0)
@@ -744,8 +800,15 @@ static void uffd_fault(struct worker *w, uint64_t addr)
 	}
 	if (mark_served(s, page)) {
 		if (!test(s->done_bits, page)) {
-			/* Being installed: its UFFDIO_COPY wakes the waiters; make sure. */
-			uffd_wake(w, page, 1);
+			/*
+			 * Being installed: its UFFDIO_COPY (or the wake after EEXIST) wakes
+			 * every waiter, queued before this message could be read. Without a
+			 * plan the install is short, and a wake costs nothing; with one a
+			 * claim may be held across a long read, and each wake would only
+			 * bring the message back at once.
+			 */
+			if (!s->plan.size)
+				uffd_wake(w, page, 1);
 			return;
 		}
 		/*
@@ -922,9 +985,16 @@ static int take_plan(const struct kvmuf_server_config *cfg, const struct kvmuf_s
 	memset(p, 0, sizeof(*p));
 	if (!in)
 		return 0;
-	if (in->size < offsetof(struct kvmuf_serve_plan, read_runs))
+	/*
+	 * libkvmuf 1.2's struct is the first: nothing smaller is a plan. A newer caller's
+	 * larger struct is taken if what this version does not know is zero.
+	 */
+	if (in->size < sizeof(*p))
 		return -EINVAL;
-	memcpy(p, in, in->size < sizeof(*p) ? in->size : sizeof(*p));
+	for (size_t i = sizeof(*p); i < in->size; i++)
+		if (((const unsigned char *)in)[i])
+			return -E2BIG;
+	memcpy(p, in, sizeof(*p));
 	p->size = sizeof(*p);
 	if (!p->prefetch_batch)
 		p->prefetch_batch = 32;
@@ -964,9 +1034,12 @@ int kvmuf_server_start_plan(const struct kvmuf_server_config *cfg,
 	*out = NULL;
 	if (!cfg->ctx || cfg->nr_threads == 0 ||
 	    g->mem_npages == 0 || g->mem_npages > (UINT64_MAX >> 12) ||
-	    ((uintptr_t)cfg->snap_data & (PAGE - 1)) || take_plan(cfg, plan, &p) < 0 ||
+	    ((uintptr_t)cfg->snap_data & (PAGE - 1)) ||
 	    (!plan && !cfg->snap_data == !cfg->fetch))
 		return -EINVAL;
+	ret = take_plan(cfg, plan, &p);
+	if (ret < 0)
+		return ret;
 	s = calloc(1, sizeof(*s));
 	if (!s)
 		return -ENOMEM;

@@ -111,7 +111,7 @@ struct kvmuf_server {
 	_Atomic uint64_t demand, readahead, prefetched, replayed, joined, present;
 	_Atomic uint64_t last_fault_ns, replay_done_ns, all_present_ns, first_fault_ns;
 	_Atomic uint64_t replay_next, sweep_next;	/* prefetch cursors */
-	_Atomic uint64_t rate_used;	/* pages the prefetch threads took from the rate */
+	_Atomic uint64_t rate_next;	/* prefetch rate: the end of the last slot taken */
 	struct lathist fault_lat;
 };
 

@@ -5,6 +5,7 @@
 #endif
 #include "kvmuf_workingset.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -34,8 +35,11 @@ KVMUF_PUBLIC int kvmuf_ws_save(const char *path, const struct kvmuf_ws_entry *e,
 		KVMUF_WS_MAGIC, KVMUF_WS_VERSION, n);
 	for (size_t i = 0; i < n; i++)
 		fprintf(f, "0x%" PRIx64 " %" PRIu64 "\n", e[i].gfn, e[i].time_ns / 1000);
-	if (ferror(f))
+	if (fflush(f) != 0 || ferror(f))
 		ret = -EIO;
+	/* On disk before it replaces the old set: a crash leaves one or the other. */
+	if (!ret && fsync(fileno(f)) < 0)
+		ret = -errno;
 	if (fclose(f) != 0 && !ret)
 		ret = -errno;
 	if (!ret && rename(tmp, path) < 0)
@@ -96,11 +100,13 @@ KVMUF_PUBLIC int kvmuf_ws_load(const char *path, struct kvmuf_ws_entry **out, si
 		return ret;
 	}
 	while (getline(&line, &len, f) >= 0) {
-		uint64_t gfn, us;
-		char extra;
+		unsigned long long gfn, us;
+		char *end;
 
 		lineno++;
 		if (lineno == 1) {
+			char extra;
+
 			if (sscanf(line, "%31s %d %c", magic, &version, &extra) != 2 ||
 			    strcmp(magic, KVMUF_WS_MAGIC) || version != KVMUF_WS_VERSION) {
 				set_err(err, errlen, "%s: not a working set (first line must be \"%s %d\")",
@@ -112,8 +118,17 @@ KVMUF_PUBLIC int kvmuf_ws_load(const char *path, struct kvmuf_ws_entry **out, si
 		}
 		if (line[strspn(line, " \t\r\n")] == '\0' || line[strspn(line, " \t")] == '#')
 			continue;
-		if (sscanf(line, "0x%" SCNx64 " %" SCNu64 " %c", &gfn, &us, &extra) != 2 ||
-		    us > UINT64_MAX / 1000) {
+		/* strtoull, not sscanf: an out-of-range number is an error, not clamped. */
+		errno = 0;
+		end = line + strspn(line, " \t");
+		if (strncmp(end, "0x", 2) || !isxdigit((unsigned char)end[2]))
+			goto bad_line;
+		gfn = strtoull(end + 2, &end, 16);
+		if (errno || (*end != ' ' && *end != '\t') || !isdigit((unsigned char)end[strspn(end, " \t")]))
+			goto bad_line;
+		us = strtoull(end, &end, 10);
+		if (errno || end[strspn(end, " \t\r\n")] != '\0' || us > UINT64_MAX / 1000) {
+bad_line:
 			set_err(err, errlen, "%s:%lu: want \"0xGFN MICROSECONDS\"", path, lineno);
 			ret = -EINVAL;
 			break;
@@ -130,7 +145,8 @@ KVMUF_PUBLIC int kvmuf_ws_load(const char *path, struct kvmuf_ws_entry **out, si
 		}
 		if (cnt == cap) {
 			size_t ncap = cap ? cap * 2 : 1024;
-			struct kvmuf_ws_entry *ne = realloc(e, ncap * sizeof(*ne));
+			struct kvmuf_ws_entry *ne = ncap <= SIZE_MAX / sizeof(*ne) ?
+						    realloc(e, ncap * sizeof(*ne)) : NULL;
 
 			if (!ne) {
 				ret = -ENOMEM;
