@@ -77,6 +77,7 @@ static long kvmuf_dev_ioctl(struct file *file, unsigned int cmd, unsigned long a
 	case KVMUF_RESOLVE_COPY:
 	case KVMUF_WAIT:
 	case KVMUF_WAITER:
+	case KVMUF_GET_MISSING:
 		break;
 	default:
 		return -ENOTTY;
@@ -100,6 +101,8 @@ static long kvmuf_dev_ioctl(struct file *file, unsigned int cmd, unsigned long a
 		return kvmuf_ioctl_resolve_copy(vm, argp);
 	case KVMUF_WAITER:
 		return arg ? -EINVAL : kvmuf_vm_waiter_fd(vm);
+	case KVMUF_GET_MISSING:
+		return kvmuf_ioctl_get_missing(vm, argp);
 	default:
 		return kvmuf_ioctl_wait(vm, argp);
 	}

@@ -197,6 +197,9 @@ long kvmuf_ioctl_resolve(struct kvmuf_vm *vm, struct kvmuf_batch __user *ubatch)
 long kvmuf_ioctl_resolve_copy(struct kvmuf_vm *vm, struct kvmuf_copy_batch __user *ubatch);
 long kvmuf_ioctl_wait(struct kvmuf_vm *vm, const struct kvmuf_wait __user *uwait);
 
+/* query.c */
+long kvmuf_ioctl_get_missing(struct kvmuf_vm *vm, struct kvmuf_missing_query __user *uq);
+
 /* park.c */
 int kvmuf_handle_missing(struct kvmuf_vm *vm, struct kvm_vcpu *vcpu, struct kvmuf_krange *r,
 			 u64 gfn, u32 flags, bool prefetch);

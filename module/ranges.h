@@ -112,6 +112,35 @@ static inline bool kvmuf_range_missing(const struct kvmuf_krange *r, u64 gfn)
 	return test_bit(kvmuf_range_bit(r, gfn), r->missing);
 }
 
+/*
+ * Bits [first, first + 64 * nwords) of the bitmap @src of @nbits bits, as @nwords u64
+ * words in @dst (bit i of the copy is bit first + i of @src; bits past nbits read 0).
+ * Word at a time; each word of @src read once (READ_ONCE: other CPUs change bits).
+ * Returns how many of the copied bits are set. unsigned long is 64 bits (x86-64).
+ */
+static inline u64 kvmuf_bits_extract(const unsigned long *src, u64 nbits, u64 first,
+				     u64 *dst, u64 nwords)
+{
+	unsigned int shift = first % 64;
+	u64 w = first / 64, last = (nbits + 63) / 64, set = 0, i;
+
+	for (i = 0; i < nwords; i++, w++) {
+		u64 lo = w < last ? READ_ONCE(src[w]) : 0;
+		u64 hi = shift && w + 1 < last ? READ_ONCE(src[w + 1]) : 0;
+		u64 bits = shift ? (lo >> shift) | (hi << (64 - shift)) : lo;
+		u64 end = first + 64 * i;	/* bit of src this word starts at */
+
+		/* Bits at or past nbits (the range's tail word) are not GFNs. */
+		if (end >= nbits)
+			bits = 0;
+		else if (nbits - end < 64)
+			bits &= (1ULL << (nbits - end)) - 1;
+		dst[i] = bits;
+		set += hweight64(bits);
+	}
+	return set;
+}
+
 /* Frames of one level that [gfn, gfn + npages) touches; npages > 0. */
 static inline u64 kvmuf_nr_frames(u64 gfn, u64 npages, enum kvmuf_frame_level level)
 {

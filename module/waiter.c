@@ -1,11 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * kvm-userfault: waiter fds (KVMUF_WAITER). A VMM that hands its device fd to a page
- * server keeps one of these instead: KVMUF_WAIT, KVMUF_GET_INFO and KVMUF_GET_STATS work
- * on it, but it does not keep the VM attached. When the server's last reference to the
- * device file goes, the VM detaches and a KVMUF_WAIT here returns -ENODEV: the VMM learns
- * that nobody will resolve any more. The fd keeps the state's memory (vm->mem) alive,
- * not its attachment.
+ * server keeps one of these instead: KVMUF_WAIT, KVMUF_GET_INFO, KVMUF_GET_STATS and
+ * KVMUF_GET_MISSING work on it, but it does not keep the VM attached. When the server's
+ * last reference to the device file goes, the VM detaches and a KVMUF_WAIT here returns
+ * -ENODEV: the VMM learns that nobody will resolve any more. The fd keeps the state's
+ * memory (vm->mem) alive, not its attachment.
  */
 #include <linux/anon_inodes.h>
 #include <linux/file.h>
@@ -27,6 +27,8 @@ static long kvmuf_waiter_ioctl(struct file *file, unsigned int cmd, unsigned lon
 		return arg ? -EINVAL : KVMUF_API_VERSION;
 	case KVMUF_WAIT:
 		return kvmuf_ioctl_wait(vm, argp);
+	case KVMUF_GET_MISSING:
+		return kvmuf_ioctl_get_missing(vm, argp);
 	case KVMUF_GET_INFO: {
 		struct kvmuf_info info;
 

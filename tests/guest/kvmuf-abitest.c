@@ -265,6 +265,47 @@ static void test_copy_and_wait(int dev, const struct kvmuf_test_mem *mem)
 	free(src);
 }
 
+/*
+ * KVMUF_GET_MISSING over the 64-GFN range: the count is the VM's, base..base+2 were
+ * copied in (present), a span from an unaligned GFN is the same bits shifted, and bad
+ * queries are refused.
+ */
+static void test_get_missing(int dev, uint64_t base, uint64_t npages)
+{
+	uint64_t full[2] = { 0 }, part[2] = { 0 }, bad = 0;
+	struct kvmuf_missing_query q = { .gfn = base, .npages = npages,
+					 .bitmap = (uintptr_t)full };
+
+	CHECK(xioctl(dev, KVMUF_GET_MISSING, &q) == 0 && q.missing == nr_missing(dev) &&
+	      (uint64_t)__builtin_popcountll(full[0]) == q.missing,
+	      "get_missing: %llu missing, the VM says %llu",
+	      (unsigned long long)q.missing, (unsigned long long)nr_missing(dev));
+	CHECK(!(full[0] & 7), "get_missing: the copied GFNs are present");
+	q = (struct kvmuf_missing_query){ .gfn = base + 1, .npages = npages - 1,
+					  .bitmap = (uintptr_t)part };
+	CHECK(xioctl(dev, KVMUF_GET_MISSING, &q) == 0 && part[0] == full[0] >> 1,
+	      "get_missing: from gfn base + 1, the same bits one down");
+	q.npages = 5;
+	part[0] = ~0ULL;
+	CHECK(xioctl(dev, KVMUF_GET_MISSING, &q) == 0 && part[0] == ((full[0] >> 1) & 31),
+	      "get_missing: bits past npages are 0");
+	q = (struct kvmuf_missing_query){ .gfn = base, .npages = npages,
+					  .bitmap = (uintptr_t)full, .reserved = { 1 } };
+	CHECK(xioctl(dev, KVMUF_GET_MISSING, &q) == -EINVAL, "get_missing: reserved");
+	q.reserved[0] = 0;
+	q.bitmap = (uintptr_t)full + 4;
+	CHECK(xioctl(dev, KVMUF_GET_MISSING, &q) == -EINVAL, "get_missing: misaligned bitmap");
+	q.bitmap = (uintptr_t)full;
+	q.npages = npages + 1;
+	CHECK(xioctl(dev, KVMUF_GET_MISSING, &q) == -EINVAL, "get_missing: past the range");
+	q.npages = 0;
+	CHECK(xioctl(dev, KVMUF_GET_MISSING, &q) == -EINVAL, "get_missing: no GFN");
+	q = (struct kvmuf_missing_query){ .gfn = base - 1, .npages = 1, .bitmap = (uintptr_t)&bad };
+	CHECK(xioctl(dev, KVMUF_GET_MISSING, &q) == -EINVAL, "get_missing: outside every range");
+	q = (struct kvmuf_missing_query){ .gfn = base, .npages = npages, .bitmap = 8 };
+	CHECK(xioctl(dev, KVMUF_GET_MISSING, &q) == -EFAULT, "get_missing: bad bitmap pointer");
+}
+
 /* No vCPU runs here: every counter is zero but what the batches changed. */
 static void test_stats(int dev)
 {
@@ -309,7 +350,7 @@ static void test_mmap(int dev)
 }
 
 /*
- * A waiter fd: WAIT, INFO and STATS only; it does not keep the VM attached, so once the
+ * A waiter fd: WAIT, INFO, STATS and GET_MISSING only; it does not keep the VM attached, so once the
  * device fd's last reference goes its WAIT on a missing GFN says -ENODEV at once.
  */
 static void test_waiter(const struct kvmuf_vm_config *cfg)
@@ -336,10 +377,18 @@ static void test_waiter(const struct kvmuf_vm_config *cfg)
 	CHECK(waiter >= 0 && (fcntl(waiter, F_GETFD) & FD_CLOEXEC), "waiter fd, close-on-exec");
 	CHECK(xioctl(waiter, KVMUF_GET_INFO, &info) == 0 && info.nr_missing == 8, "waiter: info");
 	CHECK(xioctl(waiter, KVMUF_WAIT, &w) == -ETIMEDOUT, "waiter: WAIT times out");
+	{
+		uint64_t bits = 0;
+		struct kvmuf_missing_query q = { .gfn = r.gfn, .npages = 8,
+						 .bitmap = (uintptr_t)&bits };
+
+		CHECK(xioctl(waiter, KVMUF_GET_MISSING, &q) == 0 && q.missing == 8 &&
+		      bits == 0xff, "waiter: GET_MISSING");
+	}
 	CHECK(xioctl(waiter, KVMUF_RESOLVE, &(struct kvmuf_batch){ 0 }) == -ENOTTY &&
 	      xioctl(waiter, KVMUF_ATTACH, &a) == -ENOTTY &&
 	      mmap(NULL, 4096, PROT_READ, MAP_SHARED, waiter, 0) == MAP_FAILED,
-	      "waiter: nothing but WAIT, INFO and STATS");
+	      "waiter: nothing but WAIT, INFO, STATS and GET_MISSING");
 	close(dev);		/* the last reference of the device file: detach */
 	w.timeout_ms = 0;	/* no timeout: only the detach can end it */
 	CHECK(xioctl(waiter, KVMUF_WAIT, &w) == -ENODEV,
@@ -375,6 +424,7 @@ int main(void)
 
 	test_ranges_and_batches(dev, kvmuf_vm_test_mem(vm)->gpa >> 12, 64);
 	test_copy_and_wait(dev, kvmuf_vm_test_mem(vm));
+	test_get_missing(dev, kvmuf_vm_test_mem(vm)->gpa >> 12, 64);
 	test_stats(dev);
 	test_mmap(dev);
 

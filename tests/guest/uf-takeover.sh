@@ -5,13 +5,16 @@
 # later must take over within a second, the VM must complete, and every page must be
 # the snapshot's (the VMM compares all of them). Park and exit mode, anonymous and memfd
 # memory, with the userfaultfd backstop and without (memfd -M: the new daemon must not
-# write the memfd itself, see KVMUF_HANDOFF_ADOPTED). Then nobody comes back: the VMM
-# must wait out its takeover time, then fail naming the GFN, never read a wrong page.
+# write the memfd itself, see KVMUF_HANDOFF_ADOPTED). The new daemon asks the module
+# what is still missing and brings in only that (one case with a prefetch sweep). Then
+# nobody comes back: the VMM must wait out its takeover time, then fail naming the GFN,
+# never read a wrong page.
 . /tests/lib-uf.sh
 snapshot "$tmp/snap" 512
-for case in "park anon" "exit anon" "park memfd -M" "exit memfd"; do
+for case in "park anon" "exit anon --prefetch" "park memfd -M" "exit memfd"; do
 	set -- $case
-	mode=$1 mem=$2 extra=${3:-}
+	mode=$1 mem=$2 extra='' prefetch=''
+	case ${3:-} in -M) extra=-M ;; --prefetch) prefetch='--prefetch 1' ;; esac
 	start_daemon "$tmp/snap" -T 1 -d 5000	# 5 ms per page: 512 pages take over 2.5 s
 	d1=$dpid
 	timeout -s KILL 120 kvmuf-vmm -v 2 -b 1M -m $mem $extra -u $mode -D "$tmp/sock" \
@@ -22,7 +25,7 @@ for case in "park anon" "exit anon" "park memfd -M" "exit memfd"; do
 	kill -9 $d1
 	wait $d1 2>/dev/null
 	sleep 0.3
-	start_daemon "$tmp/snap" -T 1
+	start_daemon "$tmp/snap" -T 1 $prefetch
 	d2=$dpid
 	wait_exit $vpid 60 || { show vmm "$tmp/vmm.out"; fail "$case: the VMM hung after the takeover"; }
 	[ $rc -eq 0 ] || { show vmm "$tmp/vmm.out"; show daemon "$tmp/daemon.out"; fail "$case: VMM exit $rc"; }
@@ -36,6 +39,13 @@ for case in "park anon" "exit anon" "park memfd -M" "exit memfd"; do
 	[ -n "$served" ] && [ "$served" -gt 0 ] && [ "$served" -lt 512 ] ||
 		{ show daemon "$tmp/daemon.out"; fail "$case: the new daemon served ${served:-?} of 512 pages: the first one should have served some"; }
 	grep -q 'taking over gfn' "$tmp/daemon.out" || { show daemon "$tmp/daemon.out"; fail "$case: the new daemon was not told it adopted a state"; }
+	# It asked the module what is missing (KVMUF_GET_MISSING): what the first one had
+	# brought in is neither fetched again nor swept.
+	at_start=$(sed -n 's/.*restore:.* present (\([0-9]*\) at start).*/\1/p' "$tmp/daemon.out")
+	brought=$(sed -n 's/.*restore: demand \([0-9]*\) pages, readahead \([0-9]*\), prefetched \([0-9]*\).*/\1 \2 \3/p' "$tmp/daemon.out" |
+		awk '{ print $1 + $2 + $3 }')
+	[ -n "$at_start" ] && [ "$at_start" -gt 0 ] && [ "$((at_start + brought))" -le 512 ] ||
+		{ show daemon "$tmp/daemon.out"; fail "$case: ${at_start:-?} pages present at the takeover, ${brought:-?} brought in: some twice"; }
 	echo "ok: $case: $(grep -m 1 'took over after' "$tmp/vmm.out" | sed 's/^kvmuf-vmm: //'); the new daemon served $served pages; $(tail -n 1 "$tmp/vmm.out" | sed 's/.*: //')"
 done
 

@@ -121,6 +121,7 @@ static inline long atomic_long_fetch_andnot_release(long i, atomic_long_t *v)
 }
 
 #define hweight_long(w)			((unsigned int)__builtin_popcountl(w))
+#define hweight64(w)			((unsigned int)__builtin_popcountll(w))
 #define BITMAP_FIRST_WORD_MASK(start)	(~0UL << ((start) & (BITS_PER_LONG - 1)))
 #define BITMAP_LAST_WORD_MASK(nbits)	(~0UL >> (-(nbits) & (BITS_PER_LONG - 1)))
 

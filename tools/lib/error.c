@@ -23,11 +23,11 @@ KVMUF_PUBLIC const char *kvmuf_strerror(int err)
 	case ENOENT:
 		return KVMUF_DEVICE_PATH " not found (is the kvm_userfault module loaded?), or, for an adopting attach, no detached state to adopt";
 	case EACCES:
-		return "permission denied (" KVMUF_DEVICE_PATH " is mode 0600: run as root)";
+		return "permission denied (" KVMUF_DEVICE_PATH ": root, or its group with the udev rule: kvm)";
 	case EPERM:
 		return "not permitted (attach: only the process that owns the VM may attach it; open: " KVMUF_DEVICE_PATH " is mode 0600)";
 	case ENOTTY:
-		return "not a KVM VM fd (attach), or not a kvm-userfault fd (unknown ioctl)";
+		return "not a KVM VM fd (attach), or not a kvm-userfault fd, or a module older than the call (unknown ioctl)";
 	case EBADF:
 		return "bad file descriptor (vm_fd is not an open file)";
 	case EBUSY:

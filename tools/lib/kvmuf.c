@@ -427,6 +427,24 @@ KVMUF_PUBLIC int kvmuf_wait(struct kvmuf *k, uint64_t gfn, uint32_t timeout_ms)
 	return ret < 0 ? ret : 0;
 }
 
+KVMUF_PUBLIC int kvmuf_get_missing(struct kvmuf *k, uint64_t gfn, uint64_t npages,
+				   uint64_t *bitmap, uint64_t *missing)
+{
+	struct kvmuf_missing_query q;
+	int ret;
+
+	memset(&q, 0, sizeof(q));
+	q.gfn = gfn;
+	q.npages = npages;
+	q.bitmap = (uintptr_t)bitmap;
+	ret = kvmuf_ioctl(k, KVMUF_GET_MISSING, &q);
+	if (ret < 0)
+		return ret;
+	if (missing)
+		*missing = q.missing;
+	return 0;
+}
+
 KVMUF_PUBLIC int kvmuf_poll(struct kvmuf *k, int timeout_ms)
 {
 	struct pollfd p;

@@ -168,6 +168,16 @@ KVMUF_PUBLIC int kvmuf_resolve_flags(struct kvmuf *k, const struct kvmuf_gfn_ran
 KVMUF_PUBLIC int kvmuf_wait(struct kvmuf *k, uint64_t gfn, uint32_t timeout_ms);
 
 /*
+ * KVMUF_GET_MISSING (libkvmuf 1.2): which GFNs of [gfn, gfn + npages), inside one managed
+ * range, are missing now: bit i of @bitmap ((npages + 63) / 64 words) for gfn + i, and
+ * their number in *@missing (may be NULL). A snapshot (see the uapi header). Works on a
+ * waiter too. 0, -EINVAL (not inside one range), -EFAULT, -EINTR, -ENOTTY (a module
+ * older than the call).
+ */
+KVMUF_PUBLIC int kvmuf_get_missing(struct kvmuf *k, uint64_t gfn, uint64_t npages,
+				   uint64_t *bitmap, uint64_t *missing);
+
+/*
  * A waiter handle on k's VM (KVMUF_WAITER): kvmuf_wait(), kvmuf_info() and kvmuf_stats()
  * work on it, it has no rings, and it does not keep the VM attached. For a VMM that
  * hands k's fd to a daemon and closes its own: once the daemon's last reference goes,

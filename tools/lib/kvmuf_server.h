@@ -228,6 +228,10 @@ KVMUF_PUBLIC void kvmuf_server_stop(struct kvmuf_server *s, struct kvmuf_server_
  *
  * record: keep the order in which the vCPUs first faulted each page (from the ring
  * entries' time_ns), for kvmuf_server_working_set().
+ *
+ * Pages present when the server starts (KVMUF_GET_MISSING, on the device: the guest
+ * memory must be one managed range) are never fetched: a server that adopted a dead
+ * one's state fetches only what is still missing.
  */
 struct kvmuf_source_run;
 
@@ -269,6 +273,8 @@ struct kvmuf_serve_progress {
 	uint64_t replayed;		/* ... of those, from the replay list */
 	uint64_t joined;		/* faults on a page already on its way (ahead) */
 	uint64_t present;		/* pages of the guest memory known present */
+	uint64_t present_at_start;	/* ... of those, present when the server started
+					 * (KVMUF_GET_MISSING): never fetched */
 	uint64_t total;			/* pages of the guest memory in the snapshot */
 	uint64_t faults_timed;		/* ring faults with a latency below */
 	uint64_t fault_p50_ns;		/* fault (ring entry time_ns) to resolved, ring */

@@ -1021,6 +1021,46 @@ static uint64_t covered_pages(const struct kvmuf_serve_geom *g)
 	return hi > lo ? hi - lo : 0;
 }
 
+/*
+ * Pages that are present already (the module says so) are neither fetched nor waited
+ * for: a server that took over from another, or started late, fetches only what is
+ * missing. Only on the real device (no ops), and only if the guest memory is one managed
+ * range: otherwise (or with a module older than KVMUF_GET_MISSING) every page stays to be
+ * brought in, and the installs refuse the present ones.
+ */
+#define PRESENT_CHUNK	(1ULL << 20)	/* GFNs per query: 128 KiB of bitmap */
+
+static void skip_present(struct kvmuf_server *s)
+{
+	const struct kvmuf_serve_geom *g = &s->cfg.geom;
+	uint64_t *bits, present = 0;
+
+	if (s->cfg.ops || !s->plan.size)
+		return;
+	bits = malloc(PRESENT_CHUNK / 8);
+	if (!bits)
+		return;
+	for (uint64_t off = 0; off < g->mem_npages; off += PRESENT_CHUNK) {
+		uint64_t n = g->mem_npages - off < PRESENT_CHUNK ? g->mem_npages - off :
+								    PRESENT_CHUNK;
+		uint64_t soff, moff;
+
+		if (kvmuf_get_missing(s->ctx, g->mem_base_gfn + off, n, bits, NULL) < 0)
+			break;
+		for (uint64_t i = 0; i < n; i++) {
+			if ((bits[i / 64] >> (i % 64)) & 1)
+				continue;
+			test_and_set(s->served_bits, off + i);
+			test_and_set(s->resolved_bits, off + i);
+			if (kvmuf_serve_locate(g, g->mem_base_gfn + off + i, &soff, &moff) == 0)
+				present++;
+		}
+	}
+	free(bits);
+	atomic_store(&s->present, present);
+	atomic_store(&s->present_at_start, present);
+}
+
 int kvmuf_server_start_plan(const struct kvmuf_server_config *cfg,
 			    const struct kvmuf_serve_plan *plan, struct kvmuf_server **out)
 {
@@ -1101,6 +1141,7 @@ int kvmuf_server_start_plan(const struct kvmuf_server_config *cfg,
 		}
 	}
 
+	skip_present(s);
 	for (; s->started < nw; s->started++) {
 		struct worker *w = &s->workers[s->started];
 		int err;

@@ -109,6 +109,7 @@ struct kvmuf_server {
 	uint64_t start_ns;
 	uint64_t total;			/* guest memory pages in the snapshot */
 	_Atomic uint64_t demand, readahead, prefetched, replayed, joined, present;
+	_Atomic uint64_t present_at_start;	/* the module said so (skip_present()) */
 	_Atomic uint64_t last_fault_ns, replay_done_ns, all_present_ns, first_fault_ns;
 	_Atomic uint64_t replay_next, sweep_next;	/* prefetch cursors */
 	_Atomic uint64_t rate_next;	/* prefetch rate: the end of the last slot taken */

@@ -116,6 +116,7 @@
 #define KVMUF_WAIT		_IOW(KVMUF_IO, 0x07, struct kvmuf_wait)
 #define KVMUF_GET_STATS		_IOR(KVMUF_IO, 0x08, struct kvmuf_stats)
 #define KVMUF_WAITER		_IO(KVMUF_IO, 0x09)
+#define KVMUF_GET_MISSING	_IOWR(KVMUF_IO, 0x0a, struct kvmuf_missing_query)
 
 /*
  * KVMUF_ATTACH: attach the device fd to a KVM VM.
@@ -340,6 +341,25 @@ struct kvmuf_wait {
 	__u64 gfn;
 	__u32 timeout_ms;	/* 0: no timeout */
 	__u32 flags;		/* must be zero */
+	__u64 reserved[2];	/* must be zero */
+};
+
+/*
+ * KVMUF_GET_MISSING: which GFNs of [gfn, gfn + npages) are missing now, for a page server
+ * that must not fetch what is there already: one that took over from another
+ * (KVMUF_ATTACH_ADOPT), or prefetches. The range must lie inside one managed range
+ * (-EINVAL otherwise; npages >= 1). Bit i of the answer (bit i % 64 of the u64 at
+ * bitmap + 8 * (i / 64), in the caller's memory: (npages + 63) / 64 of them) is set if
+ * GFN gfn + i is missing; `missing` counts them. A snapshot: a GFN reported missing may
+ * be resolved meanwhile (its install then changes nothing), one reported present stays
+ * so unless the VMM makes it missing again (KVMUF_SET_MISSING). Large queries are
+ * preemptible and interruptible (-EINTR, nothing reported). Also on a waiter fd.
+ */
+struct kvmuf_missing_query {
+	__u64 gfn;
+	__u64 npages;
+	__u64 bitmap;		/* user address, 8-byte aligned */
+	__u64 missing;		/* out: GFNs reported missing */
 	__u64 reserved[2];	/* must be zero */
 };
 
