@@ -6,7 +6,8 @@
 #   make stock-modules   the module built for every fetched stock kernel, in build/<line>/
 #   make check           the whole test suite: host tests, then every stock kernel under QEMU
 #   make demo            the main job: build, boot a stock kernel, load the module, run the demo
-#   make bench           kvmuf-bench (kvm-userfault vs userfaultfd) in a 6.12 guest: table, JSON, PNG
+#   make bench           kvmuf-bench (kvm-userfault vs userfaultfd) in a 6.12 guest: table, JSON, PNG;
+#                        then kvmuf-restore-bench (a restore over NBD at 0, 1, 5 ms per read)
 #   make dkms-check      `dkms build` of this tree against an installed 6.1 headers package
 #   make install         library and headers (<kvmuf/...>, pkg-config), tools, man pages,
 #                        udev rule, modules-load.d, and the module's sources for DKMS (then
@@ -63,6 +64,9 @@ guest: tools
 	cp tools/daemon/kvmuf-daemon.guest $(BUILD)/guest/kvmuf-daemon
 	cp tools/daemon/kvmuf-mksnap.static $(BUILD)/guest/kvmuf-mksnap
 	cp tools/bench/kvmuf-bench.static $(BUILD)/guest/kvmuf-bench
+	# kvmuf-restore-bench reads NBD through libnbd (shared only), like kvmuf-daemon.
+	$(MAKE) -C tools/bench SANITIZE= kvmuf-restore-bench.guest
+	cp tools/bench/kvmuf-restore-bench.guest $(BUILD)/guest/kvmuf-restore-bench
 	# kvmuf-ctl links libkmod, which Debian ships shared only: a plain dynamic build
 	# (no sanitizer runtime), its libraries copied in by tests/vm/mkinitramfs.sh.
 	$(MAKE) -C tools/ctl SANITIZE= kvmuf-ctl.guest
@@ -79,7 +83,8 @@ kernels:
 
 # The tools' man pages from their --help (help2man); kvmuf-ctl.8 and the library's and
 # the device's pages are written by hand.
-MAN_TOOLS := vmm/kvmuf-vmm daemon/kvmuf-daemon daemon/kvmuf-mksnap bench/kvmuf-bench
+MAN_TOOLS := vmm/kvmuf-vmm daemon/kvmuf-daemon daemon/kvmuf-mksnap bench/kvmuf-bench \
+	bench/kvmuf-restore-bench
 man: tools
 	for t in $(MAN_TOOLS); do \
 		help2man --no-info --section=1 --source=kvm-userfault \
@@ -94,7 +99,7 @@ SYSCONFDIR	?= /etc
 VERSION		:= $(shell cat VERSION)
 DKMS_SRC	:= $(DESTDIR)/usr/src/kvm-userfault-$(VERSION)
 INSTALL_PROGS	:= tools/ctl/kvmuf-ctl tools/daemon/kvmuf-daemon tools/daemon/kvmuf-mksnap \
-		   tools/vmm/kvmuf-vmm tools/bench/kvmuf-bench
+		   tools/vmm/kvmuf-vmm tools/bench/kvmuf-bench tools/bench/kvmuf-restore-bench
 
 install: tools
 	$(MAKE) -C tools/lib install PREFIX=$(PREFIX) DESTDIR=$(DESTDIR)

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # make bench: boot a stock kernel under QEMU, run kvmuf-bench inside it (every mode, the
-# kselftest demand_paging_test method), bring the JSON back, plot it, print the table.
+# kselftest demand_paging_test method), bring the JSON back, plot it, print the table;
+# then kvmuf-restore-bench (a restore over NBD at 0, 1 and 5 ms per read, kvm-userfault
+# against userfaultfd: restore-bench.{txt,dat,png}, restore-bench-*ms.json).
 #   scripts/bench.sh [LINE [PROFILE...]]      default: 6.12, profiles "default dedicated"
 # Profiles (each one boot, results in build/bench/<line>/<profile>/bench.{txt,json,dat,png}):
 #   default    single-threaded TCG (the suite's setting), serving threads sleep when idle,
@@ -53,6 +55,15 @@ for profile in "${profiles[@]}"; do
 		sed -n '/^# vcpus/,$p' "$out/bench.dat" >"$out/plot.dat"
 		gnuplot -e "dat='$out/plot.dat'; png='$out/bench.png'; title='kvm-userfault vs userfaultfd ($profile): $kver guest, QEMU TCG, kvmuf-bench $args'" \
 			scripts/bench-plot.gp && echo "plot: $out/bench.png"
+	fi
+	# The restore benchmark (tests/guest/restore-bench-run.sh): its tables, and one plot
+	# of the rows kvmuf-restore-bench appended per source latency.
+	sed -n '/^KVMUF-BEGIN restore-bench-run$/,/^KVMUF-RESULT restore-bench-run /p' "$out/console.log" |
+		sed -n 's/^  | //p' | grep -v '^KVMUF-FILE' >"$out/restore-bench.txt"
+	cat "$out/restore-bench.txt"
+	if [ -s "$out/restore-bench.dat" ]; then
+		gnuplot -e "dat='$out/restore-bench.dat'; png='$out/restore-bench.png'; title='restore over NBD, kvm-userfault vs userfaultfd ($profile): $kver guest, QEMU TCG'" \
+			scripts/restore-bench-plot.gp && echo "plot: $out/restore-bench.png"
 	fi
 done
 exit $status

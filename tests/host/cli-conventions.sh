@@ -9,7 +9,7 @@ make -s -C "$top/tools" >/dev/null || { echo "FAIL: build"; exit 1; }
 ver=$(cat "$top/VERSION")
 fail() { echo "FAIL: $*"; exit 1; }
 for t in tools/ctl/kvmuf-ctl tools/vmm/kvmuf-vmm tools/daemon/kvmuf-daemon \
-	tools/daemon/kvmuf-mksnap tools/bench/kvmuf-bench; do
+	tools/daemon/kvmuf-mksnap tools/bench/kvmuf-bench tools/bench/kvmuf-restore-bench; do
 	name=$(basename "$t")
 	bin=$top/$t
 	for h in --help -h; do
@@ -30,9 +30,9 @@ rm -f "$top/build/cli.err"
 # One meaning per letter: in the tools' getopt_long tables, a short option letter is the
 # same long option in every tool that has it.
 map=$(grep -ho '{ *"[a-z-]*", *[a-z_]*, *NULL, *'"'"'[A-Za-z]'"'"' *}' \
-	"$top"/tools/{vmm/kvmuf-vmm,daemon/kvmuf-daemon,daemon/kvmuf-mksnap,bench/kvmuf-bench,ctl/kvmuf-ctl}.c |
+	"$top"/tools/{vmm/kvmuf-vmm,daemon/kvmuf-daemon,daemon/kvmuf-mksnap,bench/kvmuf-bench,bench/kvmuf-restore-bench,ctl/kvmuf-ctl}.c |
 	sed "s/{ *\"\([a-z-]*\)\".*'\(.\)'.*/\2 \1/" | sort -u)
 clash=$(echo "$map" | awk '{n[$1]++; l[$1] = l[$1] " --" $2} END {for (k in n) if (n[k] > 1) print "-" k ":" l[k]}')
 [ -z "$clash" ] || fail "a letter with two meanings across tools: $clash"
 echo "ok   $(echo "$map" | wc -l) short options, each with one meaning across the tools"
-echo "ok: five tools follow the conventions"
+echo "ok: six tools follow the conventions"
