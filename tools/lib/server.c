@@ -799,6 +799,20 @@ static void uffd_fault(struct worker *w, uint64_t addr)
 		return;
 	}
 	if (mark_served(s, page)) {
+		if (!test(s->done_bits, page) && s->plan.size && test(s->ahead_bits, page)) {
+			/*
+			 * On its way in a prefetch or readahead read that may be long: read
+			 * it again, alone, as a ring fault would (UFFDIO_COPY refuses a
+			 * present page: the second install only wakes).
+			 */
+			add(&s->joined, 1);
+			if (w->nclaims == RUN_PAGES && kvmuf_srv_bring_in(w) < 0)
+				return;
+			w->claims[w->nclaims++] = (struct claim) {
+				.gfn = gfn, .idx = page, .soff = soff,
+			};
+			return;
+		}
 		if (!test(s->done_bits, page)) {
 			/*
 			 * Being installed: its UFFDIO_COPY (or the wake after EEXIST) wakes
@@ -820,13 +834,21 @@ static void uffd_fault(struct worker *w, uint64_t addr)
 		return;
 	}
 	if (s->plan.size) {
-		/* Claimed above: bring it in now, as the ring faults' pages are. */
+		/*
+		 * Claimed above: with its readahead, as a ring fault's page; uffd_drain()
+		 * reads the claims of all the messages it read at once.
+		 */
 		test_and_set(s->uffd_bits, page);
 		add(&s->uffd_served, 1);
-		if (w->nclaims == RUN_PAGES && kvmuf_srv_bring_in(w) < 0)
+		if (w->nclaims + 1 + s->plan.readahead_pages > RUN_PAGES &&
+		    kvmuf_srv_bring_in(w) < 0)
 			return;
 		w->claims[w->nclaims++] = (struct claim) { .gfn = gfn, .idx = page, .soff = soff };
-		kvmuf_srv_bring_in(w);
+		for (unsigned int k = 1; k <= s->plan.readahead_pages; k++) {
+			if (!kvmuf_srv_claim(w, gfn + k, 1))
+				break;
+			add(&s->readahead, 1);
+		}
 		return;
 	}
 	if (s->cfg.fetch_delay_us)
@@ -861,9 +883,16 @@ static size_t uffd_drain(struct worker *w)
 			}
 			return total;
 		}
+		/* Faults, as the rings' are: no prefetch batch starts meanwhile. */
+		if (s->plan.size)
+			atomic_fetch_add(&s->demand_busy, 1);
 		for (size_t i = 0; i < (size_t)n / sizeof(msg[0]); i++)
 			if (msg[i].event == UFFD_EVENT_PAGEFAULT)
 				uffd_fault(w, msg[i].arg.pagefault.address & ~(uint64_t)(PAGE - 1));
+		if (s->plan.size) {
+			kvmuf_srv_bring_in(w);
+			atomic_fetch_sub(&s->demand_busy, 1);
+		}
 		total += (size_t)n / sizeof(msg[0]);
 	}
 }
