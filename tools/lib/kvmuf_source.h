@@ -3,7 +3,8 @@
  * libkvmuf: page sources. One interface in front of the places a snapshot image (the
  * format of kvmuf_snapshot.h: a 4 KiB header page, then the data pages) can live:
  *
- *   "PATH" or "file:PATH"               a snapshot file, mapped read-only
+ *   "PATH" or "file:PATH"               a snapshot file, mapped read-only; a memfd
+ *                                       holding one by its /proc/self/fd/N path
  *   "nbd://HOST[:PORT][/EXPORT]"        an NBD export whose bytes are a snapshot image
  *   "nbd+unix:///EXPORT?socket=PATH"    (e.g. served by `nbdkit file snap.img`), opened
  *   "nbds://...", "nbd+vsock://..."     with libnbd's nbd_connect_uri(3); TLS only when

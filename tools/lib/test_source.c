@@ -30,6 +30,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -365,6 +366,29 @@ static void test_file(const char *snap, unsigned char *ref)
 	CHECK(!memcmp(kvmuf_source_header(s2), h, sizeof(*h)), "file: header differs");
 	kvmuf_source_close(s2);
 	kvmuf_source_close(s);
+}
+
+/* A snapshot held in a memfd (received from elsewhere, say): the file source by its path. */
+static void test_memfd(const char *snap, unsigned char *ref)
+{
+	int fd = memfd_create("kvmuf-snapshot", MFD_CLOEXEC), in = open(snap, O_RDONLY);
+	char spec[64], buf[65536];
+	struct kvmuf_source *s;
+	ssize_t n;
+
+	printf("memfd source\n");
+	CHECK(fd >= 0 && in >= 0, "memfd_create / open");
+	while (fd >= 0 && in >= 0 && (n = read(in, buf, sizeof(buf))) > 0)
+		CHECK(write(fd, buf, (size_t)n) == n, "copying the snapshot into the memfd");
+	if (in >= 0)
+		close(in);
+	snprintf(spec, sizeof(spec), "/proc/self/fd/%d", fd);
+	s = open_ok(spec, 1);
+	CHECK(!strcmp(kvmuf_source_kind(s), "file"), "memfd: kind %s", kvmuf_source_kind(s));
+	verify_all(s, ref);
+	kvmuf_source_close(s);
+	if (fd >= 0)
+		close(fd);
 }
 
 static void test_nbd(const char *snap, const unsigned char *ref,
@@ -737,6 +761,7 @@ int main(int argc, char **argv)
 	ref = xalloc(h.npages * PAGE);
 
 	test_file(snap, ref);
+	test_memfd(snap, ref);
 	test_nbd(snap, ref, &h);
 	test_delay(snap);
 	test_refusals(snap);
@@ -753,6 +778,6 @@ int main(int argc, char **argv)
 		printf("FAIL: %d checks failed\n", failures);
 		return 1;
 	}
-	printf("PASS: page sources (file, NBD)\n");
+	printf("PASS: page sources (file, memfd, NBD)\n");
 	return 0;
 }
