@@ -347,11 +347,6 @@ struct run {
 	size_t nr_ws;
 };
 
-static int read_runs(void *src, unsigned int conn, struct kvmuf_source_run *runs, size_t nr)
-{
-	return kvmuf_source_read_runs(src, conn, runs, nr);
-}
-
 static void *vcpu_main(void *arg)
 {
 	struct vcpu_arg *a = arg;
@@ -422,7 +417,6 @@ static int arm(struct run *r)
 static int start_engine(struct run *r)
 {
 	const struct kvmuf_test_mem *mem = kvmuf_vm_test_mem(r->vm);
-	const void *data = kvmuf_source_data(r->src);
 	unsigned int pf = r->record ? 0 : opt.prefetch;
 	struct kvmuf_server_config cfg = {
 		.ops = r->sys == SYS_UFFD ? &uffd_ops : NULL,
@@ -439,7 +433,6 @@ static int start_engine(struct run *r)
 			.mem_base_gfn = r->base_gfn,
 			.mem_npages = r->npages,
 		},
-		.snap_data = data,
 		.use_uffd = 1,
 		.uffd = r->uffd,
 		.uffd_hva = (uintptr_t)mem->hva,
@@ -449,10 +442,6 @@ static int start_engine(struct run *r)
 	};
 	struct kvmuf_serve_plan plan = {
 		.size = sizeof(plan),
-		.connections = kvmuf_source_connections(r->src),
-		/* A file source is in memory: installed from the mapping (as kvmuf-daemon). */
-		.read_runs = data ? NULL : read_runs,
-		.read_opaque = r->src,
 		.readahead_pages = r->record ? 0 : opt.readahead,
 		/* The replay list needs a thread even without a sweep. */
 		.prefetch_threads = pf ? pf : (r->nr_replay ? 1 : 0),
@@ -465,6 +454,8 @@ static int start_engine(struct run *r)
 	int ret;
 
 	r->uctx.uffd = r->uffd;
+	/* As kvmuf-daemon: a file from its mapping, NBD many pages at once. */
+	kvmuf_source_serve(r->src, &cfg, &plan);
 	ret = kvmuf_server_start_plan(&cfg, &plan, &r->srv);
 	if (ret < 0) {
 		err("starting the page engine: %s", kvmuf_strerror(ret));

@@ -576,11 +576,6 @@ static unsigned int connections(void)
 	return n < KVMUF_SOURCE_MAX_CONNECTIONS ? n : KVMUF_SOURCE_MAX_CONNECTIONS;
 }
 
-static int read_runs(void *src, unsigned int conn, struct kvmuf_source_run *runs, size_t nr)
-{
-	return kvmuf_source_read_runs(src, conn, runs, nr);
-}
-
 /* --replay: the GFNs of the working set, in order (malloc()ed). 0 or -1 (said why). */
 static int load_replay(uint64_t **gfns, size_t *n)
 {
@@ -689,7 +684,6 @@ int main(int argc, char **argv)
 			.mem_base_gfn = ss.h.base_gfn,
 			.mem_npages = ss.h.npages,
 		},
-		.snap_data = kvmuf_source_data(ss.src),
 		.mem = ss.mem,
 		.use_mem_fd = ss.mem != NULL,
 		.populate = ss.mem != NULL,
@@ -706,10 +700,6 @@ int main(int argc, char **argv)
 	};
 	plan = (struct kvmuf_serve_plan) {
 		.size = sizeof(plan),
-		.connections = kvmuf_source_connections(ss.src),
-		/* A file source is in memory: installed from the mapping, no reads. */
-		.read_runs = kvmuf_source_data(ss.src) ? NULL : read_runs,
-		.read_opaque = ss.src,
 		.readahead_pages = opt.readahead,
 		.prefetch_threads = opt.prefetch_threads,
 		.sweep = opt.sweep,
@@ -718,6 +708,8 @@ int main(int argc, char **argv)
 		.nr_replay = nr_replay,
 		.record = opt.record_path != NULL,
 	};
+	/* A file is installed from its mapping, an NBD export read many pages at once. */
+	kvmuf_source_serve(ss.src, &cfg, &plan);
 	ret = kvmuf_server_start_plan(&cfg, &plan, &srv);
 	if (ret < 0) {
 		snprintf(msg, sizeof(msg), "cannot start the server: %s",

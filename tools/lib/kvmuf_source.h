@@ -34,6 +34,7 @@
 #include <stdint.h>
 
 #include "kvmuf.h"
+#include "kvmuf_server.h"
 #include "kvmuf_snapshot.h"
 
 #ifdef __cplusplus
@@ -124,6 +125,15 @@ KVMUF_PUBLIC int kvmuf_source_read_runs(struct kvmuf_source *s, unsigned int con
  * between several sources is given a new connection at each change (still correct).
  */
 KVMUF_PUBLIC int kvmuf_source_fetch(void *opaque, uint64_t gfn, void *page);
+
+/*
+ * Serve from @s with the page engine (kvmuf_server_start_plan()): a file source's pages
+ * are installed straight from its mapping (cfg->snap_data), an NBD source's are read
+ * through the plan (read_runs, read_opaque, connections), many in flight at once. The
+ * other fields of @cfg and @plan are the caller's.
+ */
+KVMUF_PUBLIC void kvmuf_source_serve(struct kvmuf_source *s, struct kvmuf_server_config *cfg,
+				     struct kvmuf_serve_plan *plan);
 
 /* Counters since open, all connections together. */
 struct kvmuf_source_stats {

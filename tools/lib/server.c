@@ -417,6 +417,13 @@ static void unserve(struct kvmuf_server *s, uint64_t idx)
 	atomic_fetch_and(&s->served_bits[idx / 64], ~(1ULL << (idx % 64)));
 }
 
+/* A fault whose page this worker's next resolve covers: timed and reported with it. */
+static void add_pending(struct worker *w, const struct kvmuf_fault *f, uint64_t consumed)
+{
+	w->consumed_ns[w->npending] = consumed;
+	w->pending[w->npending++] = *f;
+}
+
 static void log_oor(struct kvmuf_server *s, const struct kvmuf_fault *f)
 {
 	const struct kvmuf_serve_geom *g = &s->cfg.geom;
@@ -517,8 +524,7 @@ static void add_fault(struct worker *w, const struct kvmuf_fault *f, uint64_t co
 			};
 		}
 	}
-	w->consumed_ns[w->npending] = consumed;
-	w->pending[w->npending++] = *f;
+	add_pending(w, f, consumed);
 	/* KVMUF_RESOLVE_COPY reads the worker's page at the ioctl: before the next fetch. */
 	if (s->cfg.fetch && !s->cfg.use_uffd && !s->cfg.mem)
 		flush(w);
@@ -526,6 +532,12 @@ static void add_fault(struct worker *w, const struct kvmuf_fault *f, uint64_t co
 
 
 /* ---- serving with a plan: claims, reads of many pages, joins ---- */
+
+/* Page @idx (gfn, at @soff in the snapshot) is this worker's to bring in next. */
+static void push_claim(struct worker *w, uint64_t gfn, uint64_t idx, uint64_t soff)
+{
+	w->claims[w->nclaims++] = (struct claim) { .gfn = gfn, .idx = idx, .soff = soff };
+}
 
 int kvmuf_srv_claim(struct worker *w, uint64_t gfn, int ahead)
 {
@@ -537,8 +549,18 @@ int kvmuf_srv_claim(struct worker *w, uint64_t gfn, int ahead)
 		return 0;
 	if (ahead)
 		test_and_set(s->ahead_bits, moff / PAGE);
-	w->claims[w->nclaims++] = (struct claim) { .gfn = gfn, .idx = moff / PAGE, .soff = soff };
+	push_claim(w, gfn, moff / PAGE, soff);
 	return 1;
+}
+
+/* The readahead of a faulted page: the next ones, up to the first served already. */
+static void claim_readahead(struct worker *w, uint64_t gfn)
+{
+	for (unsigned int k = 1; k <= w->s->plan.readahead_pages; k++) {
+		if (!kvmuf_srv_claim(w, gfn + k, 1))
+			break;
+		add(&w->s->readahead, 1);
+	}
 }
 
 /* Claims whose read failed: nothing of them was installed, someone may claim them again. */
@@ -590,9 +612,8 @@ static int queue_install(struct worker *w, const struct claim *c, const unsigned
 static void reclaim(struct worker *w, const struct kvmuf_fault *f, uint64_t idx, uint64_t soff,
 		    uint64_t consumed)
 {
-	w->claims[w->nclaims++] = (struct claim) { .gfn = f->gfn, .idx = idx, .soff = soff };
-	w->consumed_ns[w->npending] = consumed;
-	w->pending[w->npending++] = *f;
+	push_claim(w, f->gfn, idx, soff);
+	add_pending(w, f, consumed);
 }
 
 int kvmuf_srv_bring_in(struct worker *w)
@@ -654,7 +675,6 @@ static void note_fault(struct worker *w, const struct kvmuf_fault *f, uint64_t i
 	struct kvmuf_server *s = w->s;
 
 	atomic_max(&s->last_fault_ns, f->time_ns);
-	atomic_min_nonzero(&s->first_fault_ns, f->time_ns);
 	if (!s->plan.record || test_and_set(s->recorded_bits, idx))
 		return;
 	pthread_mutex_lock(&w->rec_lock);
@@ -731,13 +751,8 @@ static void serve_batch(struct worker *w, size_t n, uint64_t consumed)
 			return;
 		if (kvmuf_srv_claim(w, f->gfn, 0)) {
 			add(&s->ring_served, 1);
-			w->consumed_ns[w->npending] = consumed;
-			w->pending[w->npending++] = *f;
-			for (unsigned int k = 1; k <= s->plan.readahead_pages; k++) {
-				if (!kvmuf_srv_claim(w, f->gfn + k, 1))
-					break;
-				add(&s->readahead, 1);
-			}
+			add_pending(w, f, consumed);
+			claim_readahead(w, f->gfn);
 		} else if (!test(s->resolved_bits, idx) && test(s->ahead_bits, idx) &&
 			   (s->cfg.use_uffd || s->copy_only)) {
 			/*
@@ -770,8 +785,7 @@ static void serve_batch(struct worker *w, size_t n, uint64_t consumed)
 			}
 			if (ranges_mode(s)) {
 				queue_resolve(w, f->gfn);
-				w->consumed_ns[w->npending] = consumed;
-				w->pending[w->npending++] = *f;
+				add_pending(w, f, consumed);
 			} else {
 				reclaim(w, f, idx, soff, consumed);
 			}
@@ -808,9 +822,7 @@ static void uffd_fault(struct worker *w, uint64_t addr)
 			add(&s->joined, 1);
 			if (w->nclaims == RUN_PAGES && kvmuf_srv_bring_in(w) < 0)
 				return;
-			w->claims[w->nclaims++] = (struct claim) {
-				.gfn = gfn, .idx = page, .soff = soff,
-			};
+			push_claim(w, gfn, page, soff);
 			return;
 		}
 		if (!test(s->done_bits, page)) {
@@ -843,12 +855,8 @@ static void uffd_fault(struct worker *w, uint64_t addr)
 		if (w->nclaims + 1 + s->plan.readahead_pages > RUN_PAGES &&
 		    kvmuf_srv_bring_in(w) < 0)
 			return;
-		w->claims[w->nclaims++] = (struct claim) { .gfn = gfn, .idx = page, .soff = soff };
-		for (unsigned int k = 1; k <= s->plan.readahead_pages; k++) {
-			if (!kvmuf_srv_claim(w, gfn + k, 1))
-				break;
-			add(&s->readahead, 1);
-		}
+		push_claim(w, gfn, page, soff);
+		claim_readahead(w, gfn);
 		return;
 	}
 	if (s->cfg.fetch_delay_us)
@@ -1196,7 +1204,7 @@ int kvmuf_server_start(const struct kvmuf_server_config *cfg,
 	return kvmuf_server_start_plan(cfg, NULL, out);
 }
 
-/* ---- for prefetch.c and progress.c ---- */
+/* ---- for prefetch.c ---- */
 
 uint64_t kvmuf_srv_now_ns(void)
 {
@@ -1208,15 +1216,6 @@ void kvmuf_srv_add(_Atomic uint64_t *v, uint64_t n)
 	add(v, n);
 }
 
-int kvmuf_srv_test(_Atomic uint64_t *bits, uint64_t idx)
-{
-	return test(bits, idx);
-}
-
-void kvmuf_srv_finish(struct kvmuf_server *s)
-{
-	finish(s);
-}
 
 int kvmuf_server_done_fd(const struct kvmuf_server *s)
 {

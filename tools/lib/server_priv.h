@@ -108,9 +108,9 @@ struct kvmuf_server {
 	/* The plan's progress (kvmuf_serve_progress). */
 	uint64_t start_ns;
 	uint64_t total;			/* guest memory pages in the snapshot */
-	_Atomic uint64_t demand, readahead, prefetched, replayed, joined, present;
+	_Atomic uint64_t readahead, prefetched, replayed, joined, present;
 	_Atomic uint64_t present_at_start;	/* the module said so (skip_present()) */
-	_Atomic uint64_t last_fault_ns, replay_done_ns, all_present_ns, first_fault_ns;
+	_Atomic uint64_t last_fault_ns, replay_done_ns, all_present_ns;
 	_Atomic uint64_t replay_next, sweep_next;	/* prefetch cursors */
 	_Atomic uint64_t rate_next;	/* prefetch rate: the end of the last slot taken */
 	struct lathist fault_lat;
@@ -118,8 +118,6 @@ struct kvmuf_server {
 
 uint64_t kvmuf_srv_now_ns(void);
 void kvmuf_srv_add(_Atomic uint64_t *v, uint64_t n);
-int kvmuf_srv_test(_Atomic uint64_t *bits, uint64_t idx);
-void kvmuf_srv_finish(struct kvmuf_server *s);
 
 /*
  * Claim page @idx (gfn) for this thread if nobody has: 1 claimed (added to w->claims;

@@ -230,6 +230,23 @@ int kvmuf_source_fetch(void *opaque, uint64_t gfn, void *page)
 	return kvmuf_source_read(s, fetch_choice.conn, gfn, 1, page);
 }
 
+/* kvmuf_serve_plan.read_runs takes the source as a void pointer. */
+static int plan_read_runs(void *opaque, unsigned int conn, struct kvmuf_source_run *runs,
+			  size_t nr)
+{
+	return kvmuf_source_read_runs(opaque, conn, runs, nr);
+}
+
+void kvmuf_source_serve(struct kvmuf_source *s, struct kvmuf_server_config *cfg,
+			struct kvmuf_serve_plan *plan)
+{
+	cfg->snap_data = kvmuf_source_data(s);
+	cfg->fetch = NULL;
+	plan->connections = s->nconn;
+	plan->read_runs = cfg->snap_data ? NULL : plan_read_runs;
+	plan->read_opaque = cfg->snap_data ? NULL : s;
+}
+
 void kvmuf_source_stats(const struct kvmuf_source *s, struct kvmuf_source_stats *st)
 {
 	/* (atomic_load takes a non-const pointer in C11's generic definition) */
