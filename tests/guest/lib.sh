@@ -11,6 +11,21 @@ wait_for_node() {
 	[ -c "$1" ]
 }
 
+# start_nbdkit SOCKET FILE MS: nbdkit serving FILE (a snapshot) on the unix socket SOCKET in
+# the background, MS milliseconds per read (0: no delay filter; the filter takes whole ms);
+# its pid in $npid, its output in SOCKET.out. Fails unless it listens within 5 s.
+start_nbdkit() {
+	local sock=$1 file=$2 ms=$3 i=0
+	if [ "$ms" = 0 ]; then
+		nbdkit -f -U "$sock" file "$file" >"$sock.out" 2>&1 &
+	else
+		nbdkit -f -U "$sock" --filter=delay file "$file" rdelay="${ms}ms" >"$sock.out" 2>&1 &
+	fi
+	npid=$!
+	while [ ! -S "$sock" ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+	[ -S "$sock" ] || { sed 's/^/    nbdkit: /' "$sock.out"; fail "nbdkit ($ms ms per read) did not start"; }
+}
+
 # rmmod, giving the module's reaper (1 s period) time to free the state of VMs that were
 # closed with GFNs still missing; refused while a VM still uses it.
 unload_module() {

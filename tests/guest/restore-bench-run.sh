@@ -15,22 +15,9 @@ trap 'kill $npid 2>/dev/null; rm -rf "$tmp"' EXIT
 # 2048 pages from the test memory's first GFN: enough for -v 2 -b 4M.
 kvmuf-mksnap -o "$tmp/snap" -n 2048 >/dev/null || fail "kvmuf-mksnap"
 
-# serve MS: nbdkit on the snapshot with MS milliseconds per read (0: no delay filter).
-serve() {
-	sock=$tmp/nbd-$1.sock
-	if [ "$1" = 0 ]; then
-		nbdkit -f -U "$sock" file "$tmp/snap" >"$tmp/nbdkit.out" 2>&1 &
-	else
-		nbdkit -f -U "$sock" --filter=delay file "$tmp/snap" rdelay="$1ms" >"$tmp/nbdkit.out" 2>&1 &
-	fi
-	npid=$!
-	i=0
-	while [ ! -S "$sock" ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
-	[ -S "$sock" ] || { sed 's/^/  | /' "$tmp/nbdkit.out"; fail "nbdkit ($1 ms) did not start"; }
-}
-
 for ms in 0 1 5; do
-	serve $ms
+	sock=$tmp/nbd-$ms.sock
+	start_nbdkit "$sock" "$tmp/snap" $ms
 	echo "== $ms ms per read"
 	kvmuf-restore-bench --source "nbd+unix:///?socket=$sock" --label "${ms}ms" $args \
 		--systems kvmuf,uffd --json "$tmp/restore-bench-${ms}ms.json" \

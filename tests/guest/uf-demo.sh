@@ -26,12 +26,9 @@ for mode in park exit; do
 done
 
 command -v nbdkit >/dev/null || { echo "NBD restore: skipped, no nbdkit in the guest"; exit 0; }
-nbdkit -f -U "$tmp/nbd.sock" --filter=delay file "$tmp/snap" rdelay=2ms >"$tmp/nbdkit.out" 2>&1 &
-npid=$!
+npid=''
 trap 'kill -9 $dpid $npid 2>/dev/null; rm -rf "$tmp"' EXIT
-i=0
-while [ ! -S "$tmp/nbd.sock" ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
-[ -S "$tmp/nbd.sock" ] || { show nbdkit "$tmp/nbdkit.out"; fail "nbdkit did not start"; }
+start_nbdkit "$tmp/nbd.sock" "$tmp/snap" 2
 for run in "on demand, recording:--record $tmp/ws" "replay + prefetch:--replay $tmp/ws --prefetch 1"; do
 	name=${run%%:*}
 	start_daemon "nbd+unix:///?socket=$tmp/nbd.sock" -T 2 ${run#*:}

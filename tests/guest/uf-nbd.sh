@@ -14,12 +14,9 @@
 . /tests/lib-uf.sh
 command -v nbdkit >/dev/null || skip "no nbdkit in the guest (install nbdkit on the host)"
 snapshot "$tmp/snap" 1024
-nbdkit -f -U "$tmp/nbd.sock" --filter=delay file "$tmp/snap" rdelay=10ms >"$tmp/nbdkit.out" 2>&1 &
-npid=$!
+npid=''
 trap 'kill -9 $dpid $npid 2>/dev/null; rm -rf "$tmp"' EXIT
-i=0
-while [ ! -S "$tmp/nbd.sock" ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
-[ -S "$tmp/nbd.sock" ] || { show nbdkit "$tmp/nbdkit.out"; fail "nbdkit did not start"; }
+start_nbdkit "$tmp/nbd.sock" "$tmp/snap" 10
 uri="nbd+unix:///?socket=$tmp/nbd.sock"
 
 # restore NAME VMM-ARGS -- DAEMON-ARGS: one restore of 2 vCPUs x 2 MiB from NBD; the

@@ -11,19 +11,29 @@
 # never read a wrong page.
 . /tests/lib-uf.sh
 snapshot "$tmp/snap" 512
+
+# kill_mid_restore NAME TAKEOVER_MS VMM-ARGS...: a slow daemon (5 ms per page: 512 pages
+# take over 2.5 s) serves a 2-vCPU restore with --takeover-ms; 1 s in, with the VMM still
+# running, it is SIGKILLed. The VMM's pid in $vpid, its output in $tmp/vmm.out.
+kill_mid_restore() {
+	local name=$1 takeover=$2 d1
+	shift 2
+	start_daemon "$tmp/snap" -T 1 -d 5000
+	d1=$dpid
+	timeout -s KILL 120 kvmuf-vmm -v 2 -b 1M "$@" -D "$tmp/sock" -S "$tmp/snap" \
+		--takeover-ms $takeover >"$tmp/vmm.out" 2>&1 &
+	vpid=$!
+	sleep 1
+	kill -0 $vpid 2>/dev/null || { show vmm "$tmp/vmm.out"; fail "$name: the VMM ended before the daemon was killed"; }
+	kill -9 $d1
+	wait $d1 2>/dev/null
+}
+
 for case in "park anon" "exit anon --prefetch" "park memfd -M" "exit memfd"; do
 	set -- $case
 	mode=$1 mem=$2 extra='' prefetch=''
 	case ${3:-} in -M) extra=-M ;; --prefetch) prefetch='--prefetch 1' ;; esac
-	start_daemon "$tmp/snap" -T 1 -d 5000	# 5 ms per page: 512 pages take over 2.5 s
-	d1=$dpid
-	timeout -s KILL 120 kvmuf-vmm -v 2 -b 1M -m $mem $extra -u $mode -D "$tmp/sock" \
-		-S "$tmp/snap" --takeover-ms 5000 >"$tmp/vmm.out" 2>&1 &
-	vpid=$!
-	sleep 1
-	kill -0 $vpid 2>/dev/null || { show vmm "$tmp/vmm.out"; fail "$case: the VMM ended before the daemon was killed"; }
-	kill -9 $d1
-	wait $d1 2>/dev/null
+	kill_mid_restore "$case" 5000 -m $mem $extra -u $mode
 	sleep 0.3
 	start_daemon "$tmp/snap" -T 1 $prefetch
 	d2=$dpid
@@ -50,15 +60,7 @@ for case in "park anon" "exit anon --prefetch" "park memfd -M" "exit memfd"; do
 done
 
 for mode in park exit; do
-	start_daemon "$tmp/snap" -T 1 -d 5000
-	d1=$dpid
-	timeout -s KILL 120 kvmuf-vmm -v 2 -b 1M -u $mode -D "$tmp/sock" -S "$tmp/snap" \
-		--takeover-ms 1500 >"$tmp/vmm.out" 2>&1 &
-	vpid=$!
-	sleep 1
-	kill -0 $vpid 2>/dev/null || { show vmm "$tmp/vmm.out"; fail "$mode, nobody: the VMM ended before the daemon was killed"; }
-	kill -9 $d1
-	wait $d1 2>/dev/null
+	kill_mid_restore "$mode, nobody" 1500 -u $mode
 	# The vCPUs must wait out the 1.5 s, then the module detaches (its reaper looks every
 	# second) and the run fails: at 1.2 s it must still be going, by 6 s it must be over.
 	sleep 1.2

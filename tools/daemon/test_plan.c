@@ -154,6 +154,16 @@ static void test_reported_again(void)
 	free(snap);
 }
 
+/* Wait up to @ms for the server to end on its own: true if it did. */
+static int wait_done(struct kvmuf_server *s, uint64_t ms)
+{
+	uint64_t t0 = now_ms();
+
+	while (!kvmuf_server_done(s) && now_ms() - t0 < ms)
+		usleep(1000);
+	return kvmuf_server_done(s);
+}
+
 static void test_resolve_fails(void)
 {
 	const uint64_t n = 64;
@@ -163,16 +173,12 @@ static void test_resolve_fails(void)
 	struct kvmuf_serve_plan plan = { 0 };
 	struct kvmuf_server *s;
 	struct fake_dev d;
-	uint64_t t0;
 
 	fake_init(&d, 2, 16, &g, snap, NULL);
 	s = start_plan(&d, &fs, 1, &plan);
 	atomic_store(&d.fail_next, -EFAULT);
 	fake_push(&d, 1, BASE + 3);
-	t0 = now_ms();
-	while (!kvmuf_server_done(s) && now_ms() - t0 < 5000)
-		usleep(1000);
-	CHECK(kvmuf_server_done(s), "a failed resolve ends the server (its claims would strand faults)");
+	CHECK(wait_done(s, 5000), "a failed resolve ends the server (its claims would strand faults)");
 	kvmuf_server_stop(s, NULL);
 	fake_destroy(&d);
 
@@ -181,10 +187,7 @@ static void test_resolve_fails(void)
 	s = start_plan(&d, &fs, 1, &plan);
 	atomic_store(&fs.fail_next, -EIO);
 	fake_push(&d, 1, BASE + 3);
-	t0 = now_ms();
-	while (!kvmuf_server_done(s) && now_ms() - t0 < 5000)
-		usleep(1000);
-	CHECK(kvmuf_server_done(s) && resolved_pages(&d) == 0,
+	CHECK(wait_done(s, 5000) && resolved_pages(&d) == 0,
 	      "a failed read ends the server, nothing resolved");
 	kvmuf_server_stop(s, NULL);
 	fake_destroy(&d);
