@@ -450,7 +450,8 @@ void kvmuf_vm_release(struct kvmuf_vm *vm)
 {
 	if ((vm->flags & KVMUF_ATTACH_TAKEOVER) && atomic64_read(&vm->nr_missing)) {
 		mutex_lock(&kvmuf_vms_lock);
-		vm->takeover_deadline = jiffies + msecs_to_jiffies(vm->takeover_ms);
+		/* +1: jiffies may tick right now; the wait is never shorter than asked. */
+		vm->takeover_deadline = jiffies + msecs_to_jiffies(vm->takeover_ms) + 1;
 		vm->takeover_pending = true;
 		mutex_unlock(&kvmuf_vms_lock);
 		pr_info("page server gone with %lld GFNs missing: waiting %u ms for a new one\n",
