@@ -44,3 +44,14 @@ vmm() {
 field() { sed -n "s/.*[ (]$1 \([0-9][0-9]*\).*/\1/p" "$2" | tail -n 1; }
 
 show() { sed "s|^|    $1: |" "$2"; }
+
+# vm_attached PID: true while the VM that process PID created (busybox timeout execs its
+# command in its own pid: "timeout ... kvmuf-vmm &" and $! will do) is attached to a page
+# server, by the module's own list (debugfs kvm-userfault/vms names a VM by its creator's
+# pid, as KVM does). Unlike the module's refcount, a state an earlier VM left for the
+# reaper does not count.
+vm_attached() {
+	grep -q ' /sys/kernel/debug ' /proc/mounts || mount -t debugfs none /sys/kernel/debug
+	grep -q "^kvm-userfault vm $1 state attached " /sys/kernel/debug/kvm-userfault/vms
+}
+

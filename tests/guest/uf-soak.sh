@@ -33,9 +33,11 @@ while [ "$(date +%s)" -lt $end ]; do
 	0) kill -9 $dpid 2>/dev/null && killed=$((killed + 1)) ;;
 	1) kill -9 $vpid 2>/dev/null && killed=$((killed + 1)) ;;
 	2) kill -9 $dpid $vpid 2>/dev/null && killed=$((killed + 1)) ;;
-	3) # Once the VM is attached the module is in use until the daemon goes.
+	3) # Once this round's VM is attached the module is in use until the daemon goes.
+	   # (Not "the refcount is not 0": the state of the last round's VM may still be
+	   # there, and be reaped before this one attaches.)
 	   i=0
-	   while [ "$(cat /sys/module/kvm_userfault/refcnt)" = 0 ] && [ $i -lt 100 ]; do
+	   until vm_attached $vpid || [ $i -ge 100 ]; do
 		usleep 50000; i=$((i + 1))
 	   done
 	   [ $i -lt 100 ] || { show vmm "$tmp/vmm.out"; fail "round $rounds: the VM never attached"; }
