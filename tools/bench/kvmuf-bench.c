@@ -340,7 +340,7 @@ static void parse_args(int argc, char **argv, struct bench_opts *o)
 			o->bytes_per_vcpu = v;
 			break;
 		case OPT_REPS:
-			if (cli_parse_range(optarg, 10, 0, 1000, &v) < 0 || v < 1)
+			if (cli_parse_range(optarg, 10, 1, 1000, &v) < 0)
 				bad_usage("--reps: need 1..1000 repetitions");
 			o->reps = (unsigned int)v;
 			break;
@@ -369,7 +369,7 @@ static void parse_args(int argc, char **argv, struct bench_opts *o)
 		case 'r': o->read_mode = 1; break;
 		case 'a': o->one_uffd = 1; break;
 		case 'T':
-			if (cli_parse_range(optarg, 10, 0, MAX_READERS, &v) < 0 || v < 1)
+			if (cli_parse_range(optarg, 10, 1, MAX_READERS, &v) < 0)
 				bad_usage("-T: need 1..%d threads", MAX_READERS);
 			o->readers = (unsigned int)v;
 			break;

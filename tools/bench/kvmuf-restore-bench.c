@@ -124,7 +124,7 @@ static uint64_t range_arg(const char *opt, const char *arg, uint64_t min, uint64
 {
 	uint64_t v;
 
-	if (cli_parse_range(arg, 10, 0, max, &v) < 0 || v < min)
+	if (cli_parse_range(arg, 10, min, max, &v) < 0)
 		bad_usage("%s: need %llu..%llu", opt, (unsigned long long)min,
 			  (unsigned long long)max);
 	return v;

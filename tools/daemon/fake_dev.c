@@ -135,16 +135,25 @@ static int fake_mark(struct fake_dev *d, uint64_t gfn)
 	return changed;
 }
 
+/*
+ * What a resolve returns before it does anything: -ENODEV once detached, else the
+ * injected failure (taken either way: it is for the next call only), else 0.
+ */
+static int fake_refuse(struct fake_dev *d)
+{
+	int fail = atomic_exchange(&d->fail_next, 0);
+
+	return atomic_load(&d->detach) ? -ENODEV : fail;
+}
+
 static int fake_resolve_copy(void *ctx, const struct kvmuf_copy *c, size_t nr,
 			     uint64_t *changed, uint64_t *unchanged)
 {
 	struct fake_dev *d = ctx;
-	int fail = atomic_exchange(&d->fail_next, 0);
+	int ret = fake_refuse(d);
 
-	if (atomic_load(&d->detach))
-		return -ENODEV;
-	if (fail)
-		return fail;
+	if (ret)
+		return ret;
 	note_batch(d, nr);
 	*changed = *unchanged = 0;
 	for (size_t i = 0; i < nr; i++) {
@@ -175,12 +184,10 @@ static int fake_resolve(void *ctx, const struct kvmuf_gfn_range *r, size_t nr, u
 			uint64_t *changed, uint64_t *unchanged)
 {
 	struct fake_dev *d = ctx;
-	int fail = atomic_exchange(&d->fail_next, 0);
+	int ret = fake_refuse(d);
 
-	if (atomic_load(&d->detach))
-		return -ENODEV;
-	if (fail)
-		return fail;
+	if (ret)
+		return ret;
 	atomic_fetch_add(&d->resolves, 1);
 	if (flags == KVMUF_RESOLVE_POPULATE)
 		atomic_fetch_add(&d->populating, 1);

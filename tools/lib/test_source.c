@@ -506,6 +506,17 @@ static void test_refusals(const char *snap)
 	const char *bigmin[] = { "--filter=blocksize-policy", "file", snap,
 				 "blocksize-minimum=65536", "blocksize-preferred=65536",
 				 "blocksize-maximum=65536", NULL };
+	const struct {
+		const char *name;
+		const char *const *args;
+		unsigned int connections;
+		const char *why;
+	} bad_exports[] = {
+		{ "mem", mem1m, 2, "bad magic" },
+		{ "small", small, 1, "smaller" },
+		{ "odd", odd, 1, "multiple" },
+		{ "bigmin", bigmin, 1, "block sizes" },
+	};
 	char uri[192], spec[256], trunc[128];
 	pid_t pid;
 
@@ -521,18 +532,12 @@ static void test_refusals(const char *snap)
 	snprintf(spec, sizeof(spec), "nbd+unix:///?socket=%s/none.sock", tmpdir);
 	open_fails(spec, 1, 0, NULL);
 
-	pid = nbdkit("mem", uri, sizeof(uri), mem1m);
-	open_fails(uri, 2, -EINVAL, "bad magic");
-	nbdkit_stop(pid, SIGTERM);
-	pid = nbdkit("small", uri, sizeof(uri), small);
-	open_fails(uri, 1, -EINVAL, "smaller");
-	nbdkit_stop(pid, SIGTERM);
-	pid = nbdkit("odd", uri, sizeof(uri), odd);
-	open_fails(uri, 1, -EINVAL, "multiple");
-	nbdkit_stop(pid, SIGTERM);
-	pid = nbdkit("bigmin", uri, sizeof(uri), bigmin);
-	open_fails(uri, 1, -EINVAL, "block sizes");
-	nbdkit_stop(pid, SIGTERM);
+	/* NBD exports that are no snapshot, or not one we can read page by page. */
+	for (size_t i = 0; i < sizeof(bad_exports) / sizeof(bad_exports[0]); i++) {
+		pid = nbdkit(bad_exports[i].name, uri, sizeof(uri), bad_exports[i].args);
+		open_fails(uri, bad_exports[i].connections, -EINVAL, bad_exports[i].why);
+		nbdkit_stop(pid, SIGTERM);
+	}
 
 	/* A snapshot cut short: refused as a file and over NBD. */
 	snprintf(trunc, sizeof(trunc), "%s/trunc.img", tmpdir);
