@@ -18,6 +18,18 @@ start_daemon() {
 	dpid=$!
 }
 
+# serve_restore SOURCE "DAEMON-OPTIONS" VMM-ARGS...: kvmuf-daemon serving SOURCE on
+# $tmp/sock, and kvmuf-vmm restoring through it (-D added). The VMM's status in $vrc, the
+# daemon's in $rc; returns 1 (the daemon killed) if it did not end within 10 s of the VMM.
+serve_restore() {
+	local src=$1 dopts=$2
+	shift 2
+	start_daemon "$src" $dopts
+	vmm "$@" -D "$tmp/sock"
+	vrc=$rc
+	wait_exit $dpid 10
+}
+
 # wait_exit PID SECONDS: wait for PID; its status in $rc. Fails (and kills it) past the limit.
 wait_exit() {
 	local i=0

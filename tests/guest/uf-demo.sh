@@ -14,12 +14,10 @@ vmm -v 2 -b 4M -c -q
 [ $rc -eq 0 ] || { show vmm "$tmp/vmm.out"; fail "baseline run"; }
 echo "baseline, memory present:   $(summary)"
 for mode in park exit; do
-	start_daemon "$tmp/snap" -T 2
 	# -P 64: the VMM reads 64 pages itself first (device emulation): userfaultfd serves
 	# those, the rings the rest.
-	vmm -v 2 -b 4M -q -u $mode -D "$tmp/sock" -S "$tmp/snap" -P 64
-	vrc=$rc
-	wait_exit $dpid 10 || fail "daemon did not exit"
+	serve_restore "$tmp/snap" "-T 2" -v 2 -b 4M -q -u $mode -S "$tmp/snap" -P 64 ||
+		fail "daemon did not exit"
 	[ $vrc -eq 0 ] && [ $rc -eq 0 ] || { show vmm "$tmp/vmm.out"; show daemon "$tmp/daemon.out"; fail "$mode restore"; }
 	echo "snapshot restore, $mode:  $(summary)"
 	echo "  $(tail -n 1 "$tmp/daemon.out")"
@@ -31,10 +29,8 @@ trap 'kill -9 $dpid $npid 2>/dev/null; rm -rf "$tmp"' EXIT
 start_nbdkit "$tmp/nbd.sock" "$tmp/snap" 2
 for run in "on demand, recording:--record $tmp/ws" "replay + prefetch:--replay $tmp/ws --prefetch 1"; do
 	name=${run%%:*}
-	start_daemon "nbd+unix:///?socket=$tmp/nbd.sock" -T 2 ${run#*:}
-	vmm -v 2 -b 4M -q -u park -D "$tmp/sock" -S "$tmp/snap"
-	vrc=$rc
-	wait_exit $dpid 10 || fail "daemon did not exit"
+	serve_restore "nbd+unix:///?socket=$tmp/nbd.sock" "-T 2 ${run#*:}" \
+		-v 2 -b 4M -q -u park -S "$tmp/snap" || fail "daemon did not exit"
 	[ $vrc -eq 0 ] && [ $rc -eq 0 ] || { show vmm "$tmp/vmm.out"; show daemon "$tmp/daemon.out"; fail "NBD restore, $name"; }
 	echo "NBD restore, $name:  $(summary)"
 	echo "  $(grep 'restore:' "$tmp/daemon.out" | sed 's/^kvmuf-daemon: //')"

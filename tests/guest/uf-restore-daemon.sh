@@ -13,10 +13,9 @@ for nv in 1 2; do
 	for mode in park exit; do
 		for mem in anon memfd; do
 			case="$nv vCPU, $mode, $mem"
-			start_daemon "$tmp/snap" -T 2
-			vmm -v $nv -b $((per_vcpu * 4))K -m $mem -u $mode -D "$tmp/sock" -S "$tmp/snap"
-			vrc=$rc
-			wait_exit $dpid 10 || { show vmm "$tmp/vmm.out"; fail "$case: daemon did not exit after the VMM"; }
+			serve_restore "$tmp/snap" "-T 2" -v $nv -b $((per_vcpu * 4))K -m $mem -u $mode \
+				-S "$tmp/snap" ||
+				{ show vmm "$tmp/vmm.out"; fail "$case: daemon did not exit after the VMM"; }
 			if [ $vrc -ne 0 ] || ! grep -q ': OK$' "$tmp/vmm.out"; then
 				show vmm "$tmp/vmm.out"; show daemon "$tmp/daemon.out"
 				fail "$case: VMM exit $vrc"
@@ -40,10 +39,8 @@ done
 for mode in park exit; do
 	for mem in anon memfd; do
 		case="VMM reads, $mode, $mem"
-		start_daemon "$tmp/snap" -T 2
-		vmm -v 1 -b $((per_vcpu * 4))K -m $mem -u $mode -D "$tmp/sock" -S "$tmp/snap" -P 32
-		vrc=$rc
-		wait_exit $dpid 10 || fail "$case: daemon did not exit after the VMM"
+		serve_restore "$tmp/snap" "-T 2" -v 1 -b $((per_vcpu * 4))K -m $mem -u $mode \
+			-S "$tmp/snap" -P 32 || fail "$case: daemon did not exit after the VMM"
 		d=$tmp/daemon.out
 		# A vCPU may touch one of the VMM's 32 pages after its UFFDIO_COPY but before the
 		# engine's batched RESOLVE: one more ring entry, answered "unchanged", no copy.
@@ -57,10 +54,8 @@ for mode in park exit; do
 	done
 done
 # Negative control: module only (-M), the same reads find zero pages, and the VMM says so.
-start_daemon "$tmp/snap" -T 2
-vmm -v 1 -b $((per_vcpu * 4))K -u park -M -D "$tmp/sock" -S "$tmp/snap" -P 32
-vrc=$rc
-wait_exit $dpid 10 || fail "module only: daemon did not exit after the VMM"
+serve_restore "$tmp/snap" "-T 2" -v 1 -b $((per_vcpu * 4))K -u park -M -S "$tmp/snap" -P 32 ||
+	fail "module only: daemon did not exit after the VMM"
 [ $vrc -ne 0 ] && grep -q 'the VMM read 32 of the 32 pages it read wrong' "$tmp/vmm.out" ||
 	{ show vmm "$tmp/vmm.out"; fail "module only: the VMM's reads of missing pages did not come out wrong"; }
 echo "ok: module only (-M): $(grep -m 1 'the VMM read' "$tmp/vmm.out" | sed 's/^kvmuf-vmm: //')"
